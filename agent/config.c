@@ -1,0 +1,425 @@
+/* config.c: slotd.conf (config.h). A table maps each section/key to a
+ * parser and a field; inih reads the file; config_finalize() applies the
+ * defaults and the rules that span several keys. */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+#define USEC_PER_SEC UINT64_C(1000000)
+
+typedef int (*parse_fn)(const char *value, void *field);
+
+typedef struct ConfigItem {
+        const char *section;
+        const char *key;
+        parse_fn parse;
+        size_t offset;
+        const char *expect; /* what a good value looks like, for errors */
+} ConfigItem;
+
+int parse_bool(const char *s, bool *ret) {
+        static const char *const yes[] = {"yes", "true", "on", "1"};
+        static const char *const no[] = {"no", "false", "off", "0"};
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(s, yes[i]) == 0) {
+                        *ret = true;
+                        return 0;
+                }
+                if (strcasecmp(s, no[i]) == 0) {
+                        *ret = false;
+                        return 0;
+                }
+        }
+        return -EINVAL;
+}
+
+/* A number followed by an optional unit from units[]; the unit's factor
+ * multiplies it, with overflow checked. */
+typedef struct Unit {
+        const char *suffix;
+        uint64_t factor;
+} Unit;
+
+static int parse_with_units(const char *s, const Unit *units, size_t n_units, uint64_t bare,
+                            uint64_t *ret) {
+        if (!isdigit((unsigned char) *s))
+                return -EINVAL;
+        errno = 0;
+        char *end;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno != 0)
+                return -EINVAL;
+        while (*end == ' ')
+                end++;
+        uint64_t factor = 0;
+        if (*end == '\0')
+                factor = bare;
+        for (size_t i = 0; i < n_units && factor == 0; i++)
+                if (strcasecmp(end, units[i].suffix) == 0)
+                        factor = units[i].factor;
+        if (factor == 0)
+                return -EINVAL;
+        if (v > UINT64_MAX / factor)
+                return -EINVAL;
+        *ret = (uint64_t) v * factor;
+        return 0;
+}
+
+int parse_duration(const char *s, uint64_t *ret_usec) {
+        static const Unit units[] = {
+                {"ms", 1000},
+                {"s", USEC_PER_SEC},
+                {"m", 60 * USEC_PER_SEC},
+                {"h", 3600 * USEC_PER_SEC},
+        };
+        return parse_with_units(s, units, ELEMENTSOF(units), USEC_PER_SEC, ret_usec);
+}
+
+int parse_size(const char *s, uint64_t *ret_bytes) {
+        static const Unit units[] = {
+                {"K", UINT64_C(1) << 10},
+                {"M", UINT64_C(1) << 20},
+                {"G", UINT64_C(1) << 30},
+                {"T", UINT64_C(1) << 40},
+        };
+        return parse_with_units(s, units, ELEMENTSOF(units), 1, ret_bytes);
+}
+
+static int parse_string_field(const char *value, void *field) {
+        char **p = field;
+        char *copy = NULL;
+        if (*value) {
+                copy = strdup(value);
+                if (!copy)
+                        return -ENOMEM;
+        }
+        free(*p);
+        *p = copy;
+        return 0;
+}
+
+static int parse_bool_field(const char *value, void *field) {
+        return parse_bool(value, field);
+}
+
+static int parse_duration_field(const char *value, void *field) {
+        return parse_duration(value, field);
+}
+
+static int parse_size_field(const char *value, void *field) {
+        return parse_size(value, field);
+}
+
+static int parse_count_field(const char *value, void *field) {
+        return parse_with_units(value, NULL, 0, 1, field);
+}
+
+static int parse_bus_field(const char *value, void *field) {
+        BusKind *b = field;
+        if (strcmp(value, "system") == 0)
+                *b = BUS_SYSTEM;
+        else if (strcmp(value, "user") == 0)
+                *b = BUS_USER;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+#define STR(sec, key, field) {sec, key, parse_string_field, offsetof(Config, field), NULL}
+#define BOOL(sec, key, field) {sec, key, parse_bool_field, offsetof(Config, field), "yes or no"}
+#define DUR(sec, key, field)                                                                       \
+        {sec, key, parse_duration_field, offsetof(Config, field),                                  \
+         "a duration such as 90, 30s, 5m or 1h"}
+#define SIZE(sec, key, field)                                                                      \
+        {sec, key, parse_size_field, offsetof(Config, field), "a size such as 4096, 256M or 2G"}
+#define COUNT(sec, key, field)                                                                     \
+        {sec, key, parse_count_field, offsetof(Config, field), "a whole number"}
+
+static const ConfigItem config_items[] = {
+        STR("agent", "worker_id", worker_id),
+        STR("agent", "state_dir", state_dir),
+        BOOL("agent", "auto_update", auto_update),
+        DUR("agent", "check_interval", check_interval),
+        DUR("agent", "check_splay", check_splay),
+        STR("agent", "hooks_dir", hooks_dir),
+        STR("slots", "root", root),
+        STR("slots", "compatible", compatible),
+        SIZE("slots", "max_package_size", max_package_size),
+        SIZE("slots", "max_unpacked_size", max_unpacked_size),
+        SIZE("slots", "min_free_space", min_free_space),
+        COUNT("slots", "max_entries", max_entries),
+        STR("trust", "keys", keys),
+        BOOL("trust", "allow_downgrade", allow_downgrade),
+        STR("coordinator", "manifest_url", manifest_url),
+        STR("coordinator", "channel", channel),
+        STR("coordinator", "events_url", events_url),
+        STR("coordinator", "ca_file", ca_file),
+        STR("coordinator", "client_cert", client_cert),
+        STR("coordinator", "client_key", client_key),
+        DUR("coordinator", "connect_timeout", connect_timeout),
+        DUR("coordinator", "update_timeout", update_timeout),
+        COUNT("coordinator", "retries", retries),
+        STR("service", "unit", unit),
+        {"service", "bus", parse_bus_field, offsetof(Config, bus), "system or user"},
+        DUR("service", "restart_timeout", restart_timeout),
+        STR("health", "url", health_url),
+        STR("health", "version_url", version_url),
+        STR("health", "version_field", version_field),
+        DUR("health", "timeout", health_timeout),
+        DUR("health", "interval", health_interval),
+        COUNT("health", "successes", health_successes),
+        DUR("health", "settle", settle),
+        DUR("health", "monitor_interval", monitor_interval),
+        STR("health", "ca_file", health_ca_file),
+        BOOL("health", "insecure", health_insecure),
+        DUR("rollback", "timeout", rollback_timeout),
+        STR("trigger", "listen", listen),
+        STR("trigger", "tls_cert", tls_cert),
+        STR("trigger", "tls_key", tls_key),
+        STR("trigger", "client_ca", client_ca),
+        STR("trigger", "token_file", token_file),
+        COUNT("events", "spool_max", spool_max),
+};
+
+static void config_defaults(Config *c) {
+        c->auto_update = true;
+        c->check_interval = 60 * USEC_PER_SEC;
+        c->check_splay = 30 * USEC_PER_SEC;
+        c->max_package_size = UINT64_C(2) << 30;
+        c->max_unpacked_size = UINT64_C(8) << 30;
+        c->min_free_space = UINT64_C(256) << 20;
+        c->max_entries = 1000000;
+        c->allow_downgrade = false;
+        c->connect_timeout = 10 * USEC_PER_SEC;
+        c->update_timeout = 300 * USEC_PER_SEC;
+        c->retries = 5;
+        c->bus = BUS_SYSTEM;
+        c->restart_timeout = 90 * USEC_PER_SEC;
+        c->health_timeout = 120 * USEC_PER_SEC;
+        c->health_interval = 2 * USEC_PER_SEC;
+        c->health_successes = 3;
+        c->settle = 0;
+        c->monitor_interval = 30 * USEC_PER_SEC;
+        c->rollback_timeout = 120 * USEC_PER_SEC;
+        c->spool_max = 10000;
+}
+
+Config *config_free(Config *c) {
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(config_items); i++)
+                if (config_items[i].parse == parse_string_field)
+                        free(*(char **) ((char *) c + config_items[i].offset));
+        free(c->path);
+        free(c);
+        return NULL;
+}
+
+typedef struct LoadContext {
+        Config *config;
+        const char *path;
+        FILE *file;
+        unsigned line;
+        int error;
+        config_log_fn log_fn;
+        void *userdata;
+} LoadContext;
+
+static void config_log(LoadContext *ctx, bool is_error, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void config_log(LoadContext *ctx, bool is_error, const char *fmt, ...) {
+        char buf[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        (void) vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        if (ctx->log_fn)
+                ctx->log_fn(is_error, buf, ctx->userdata);
+        if (is_error && ctx->error == 0)
+                ctx->error = -EINVAL;
+}
+
+/* inih hands lines through this reader so every handler call knows the
+ * line number it came from. */
+static char *counting_reader(char *buf, int size, void *stream) {
+        LoadContext *ctx = stream;
+        ctx->line++;
+        return fgets(buf, size, ctx->file);
+}
+
+static int config_handler(void *user, const char *section, const char *key, const char *value) {
+        LoadContext *ctx = user;
+        for (size_t i = 0; i < ELEMENTSOF(config_items); i++) {
+                const ConfigItem *it = &config_items[i];
+                if (strcmp(it->section, section) != 0 || strcmp(it->key, key) != 0)
+                        continue;
+                int r = it->parse(value, (char *) ctx->config + it->offset);
+                if (r == -ENOMEM)
+                        return 0;
+                if (r < 0)
+                        config_log(ctx, true, "%s:%u: bad value for [%s] %s: \"%s\" (expected %s)",
+                                   ctx->path, ctx->line, section, key, value,
+                                   it->expect ? it->expect : "text");
+                return 1;
+        }
+        config_log(ctx, false, "%s:%u: unknown key \"%s\" in [%s], ignored", ctx->path, ctx->line,
+                   key, section);
+        return 1;
+}
+
+int config_expand(const char *tmpl, const char *worker_id, const char *channel, char **ret) {
+        static const char *const names[] = {"{worker_id}", "{channel}"};
+        const char *values[] = {worker_id ? worker_id : "", channel ? channel : ""};
+        size_t cap = strlen(tmpl) + 1;
+        for (const char *p = tmpl; *p; p++)
+                cap += strlen(values[0]) + strlen(values[1]);
+
+        _cleanup_free_ char *out = malloc(cap);
+        if (!out)
+                return -ENOMEM;
+        char *o = out;
+        for (const char *p = tmpl; *p;) {
+                size_t i;
+                for (i = 0; i < ELEMENTSOF(names); i++)
+                        if (strncmp(p, names[i], strlen(names[i])) == 0)
+                                break;
+                if (i < ELEMENTSOF(names)) {
+                        o = stpcpy(o, values[i]);
+                        p += strlen(names[i]);
+                } else
+                        *o++ = *p++;
+        }
+        *o = '\0';
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+static bool listen_is_loopback(const char *listen) {
+        return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 ||
+               strncmp(listen, "localhost:", 10) == 0;
+}
+
+static int set_default(char **field, const char *value) {
+        if (*field)
+                return 0;
+        *field = strdup(value);
+        return *field ? 0 : -ENOMEM;
+}
+
+/* Defaults that depend on other keys, and rules spanning several keys. */
+static int config_finalize(LoadContext *ctx) {
+        Config *c = ctx->config;
+        char host[HOST_NAME_MAX + 1] = "";
+        int r;
+
+        if (!c->worker_id) {
+                if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+                        (void) snprintf(host, sizeof(host), "worker");
+                r = set_default(&c->worker_id, host);
+                if (r < 0)
+                        return r;
+        }
+        if ((r = set_default(&c->state_dir, "/var/lib/slotd")) < 0 ||
+            (r = set_default(&c->hooks_dir, "/etc/slotd/hooks.d")) < 0 ||
+            (r = set_default(&c->keys, "/etc/slotd/keys.d")) < 0 ||
+            (r = set_default(&c->channel, "stable")) < 0 ||
+            (r = set_default(&c->version_field, "codebase_version")) < 0)
+                return r;
+
+        if (!c->root)
+                config_log(ctx, true, "%s: missing required key [slots] root", ctx->path);
+        else if (c->root[0] != '/')
+                config_log(ctx, true, "%s: [slots] root must be an absolute path: \"%s\"",
+                           ctx->path, c->root);
+        if (!c->compatible)
+                config_log(ctx, true, "%s: missing required key [slots] compatible", ctx->path);
+        if (c->state_dir[0] != '/')
+                config_log(ctx, true, "%s: [agent] state_dir must be an absolute path: \"%s\"",
+                           ctx->path, c->state_dir);
+        if (c->health_successes == 0)
+                config_log(ctx, true, "%s: [health] successes must be at least 1", ctx->path);
+        if (c->health_interval == 0)
+                config_log(ctx, true, "%s: [health] interval must be above 0", ctx->path);
+        if (c->check_interval == 0)
+                config_log(ctx, true, "%s: [agent] check_interval must be above 0", ctx->path);
+        if (!!c->client_cert != !!c->client_key)
+                config_log(ctx, true,
+                           "%s: [coordinator] client_cert and client_key go together", ctx->path);
+        if (!!c->tls_cert != !!c->tls_key)
+                config_log(ctx, true, "%s: [trigger] tls_cert and tls_key go together",
+                           ctx->path);
+        if (c->listen && !listen_is_loopback(c->listen) && !c->token_file && !c->client_ca)
+                config_log(ctx, true,
+                           "%s: [trigger] listen = %s is not loopback and needs token_file or "
+                           "client_ca",
+                           ctx->path, c->listen);
+
+        if (c->manifest_url) {
+                char *expanded;
+                r = config_expand(c->manifest_url, c->worker_id, c->channel, &expanded);
+                if (r < 0)
+                        return r;
+                free(c->manifest_url);
+                c->manifest_url = expanded;
+        }
+        if (c->events_url) {
+                char *expanded;
+                r = config_expand(c->events_url, c->worker_id, c->channel, &expanded);
+                if (r < 0)
+                        return r;
+                free(c->events_url);
+                c->events_url = expanded;
+        }
+        return 0;
+}
+
+int config_load(const char *path, config_log_fn log_fn, void *userdata, Config **ret) {
+        if (!path)
+                path = getenv("SLOTD_CONFIG");
+        if (!path || !*path)
+                path = CONFIG_DEFAULT_PATH;
+
+        _cleanup_(config_freep) Config *c = calloc(1, sizeof(Config));
+        if (!c)
+                return -ENOMEM;
+        config_defaults(c);
+        c->path = strdup(path);
+        if (!c->path)
+                return -ENOMEM;
+
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f)
+                return -errno;
+
+        LoadContext ctx = {
+                .config = c,
+                .path = path,
+                .file = f,
+                .log_fn = log_fn,
+                .userdata = userdata,
+        };
+        int r = ini_parse_stream(counting_reader, &ctx, config_handler, &ctx);
+        if (r < 0)
+                return -ENOMEM;
+        if (r > 0)
+                config_log(&ctx, true, "%s:%d: malformed line (expected [section] or key = value)",
+                           path, r);
+        r = config_finalize(&ctx);
+        if (r < 0)
+                return r;
+        if (ctx.error < 0)
+                return ctx.error;
+        *ret = TAKE_PTR(c);
+        return 0;
+}

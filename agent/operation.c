@@ -1,0 +1,435 @@
+/* operation.c: the operations on the slot store (operation.h). The order
+ * of every step is what makes them crash-safe: the state on disk always
+ * names what is in progress before the step that could be interrupted. */
+#include "operation.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fileio.h"
+#include "package.h"
+#include "semver.h"
+#include "unpack.h"
+
+int agent_open(Agent *a, Config *config, Reason *reason) {
+        a->config = config;
+        int r = store_open(config->root, config->state_dir, &a->store);
+        if (r < 0)
+                return reason_fail(reason, r, "cannot open slot store %s (state in %s): %s",
+                                   config->root, config->state_dir, strerror(-r));
+        return 0;
+}
+
+void agent_close(Agent *a) {
+        a->store = store_free(a->store);
+        a->keyring = minisign_keyring_free(a->keyring);
+}
+
+int agent_keyring(Agent *a, const MinisignKeyring **ret, Reason *reason) {
+        if (!a->keyring) {
+                int r = minisign_keyring_load(a->config->keys, &a->keyring, reason);
+                if (r < 0) {
+                        if (reason)
+                                reason->rejected = true; /* nothing can be trusted */
+                        return r;
+                }
+        }
+        *ret = a->keyring;
+        return 0;
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static void record_result(Agent *a, Result result, const char *from, const char *to,
+                          const char *error) {
+        LastResult *l = &a->store->st.last;
+        l->set = true;
+        l->result = result;
+        (void) snprintf(l->from_version, sizeof(l->from_version), "%s", from ? from : "");
+        (void) snprintf(l->to_version, sizeof(l->to_version), "%s", to ? to : "");
+        (void) snprintf(l->error, sizeof(l->error), "%s", error ? error : "");
+        iso8601_now(l->time, sizeof(l->time));
+}
+
+static const char *active_version(Agent *a) {
+        int active = store_active(a->store);
+        return active >= 0 ? a->store->st.slots[active].version : "";
+}
+
+/* Saves the state, turning a failure into a reason. */
+static int save_state(Agent *a, Reason *reason) {
+        int r = store_save(a->store);
+        if (r < 0)
+                return reason_fail(reason, r, "cannot write state in %s: %s",
+                                   a->config->state_dir, strerror(-r));
+        return 0;
+}
+
+/* Makes slot `to` the one `current` points at and, where a service is
+ * configured and restart is wanted, proves it healthy. The state names the
+ * trial before the link moves, so a crash at any point is finished by
+ * op_recover(). */
+static int activate(Agent *a, int to, SwitchFlags flags, Reason *reason) {
+        StoreState *st = &a->store->st;
+        int from = store_active(a->store);
+        char from_version[VERSION_MAX];
+        int r;
+
+        (void) snprintf(from_version, sizeof(from_version), "%s",
+                        from >= 0 ? st->slots[from].version : "");
+
+        st->previous_slot = from >= 0 ? from : -1;
+        st->trial_slot = to;
+        st->slots[to].state = SLOT_TRIAL;
+        st->phase = PHASE_SWITCHING;
+        st->trial_deadline =
+                now_usec() + a->config->restart_timeout + a->config->health_timeout;
+        r = save_state(a, reason);
+        if (r < 0)
+                return r;
+
+        r = store_set_current(a->store, to);
+        if (r < 0) {
+                reason_fail(reason, r, "cannot switch %s/current to slot %s: %s",
+                            a->config->root, slot_name(to), strerror(-r));
+                st->slots[to].state = SLOT_INSTALLED;
+                st->trial_slot = -1;
+                st->phase = PHASE_IDLE;
+                record_result(a, RESULT_FAILED, from_version, st->slots[to].version,
+                              reason ? reason->text : NULL);
+                (void) store_save(a->store);
+                return r;
+        }
+
+        /* Without a service to restart there is nothing to verify: the
+         * switch itself is the whole operation. */
+        st->slots[to].state = SLOT_GOOD;
+        st->trial_slot = -1;
+        st->trial_deadline = 0;
+        st->phase = PHASE_IDLE;
+        record_result(a, RESULT_COMPLETED, from_version, st->slots[to].version, NULL);
+        (void) flags;
+        return save_state(a, reason);
+}
+
+typedef struct InstallProgress {
+        bool show;
+        uint64_t total_size;
+} InstallProgress;
+
+static void install_progress(uint64_t entries, uint64_t bytes, void *userdata) {
+        InstallProgress *p = userdata;
+        if (!p->show)
+                return;
+        (void) printf("\runpacking: %llu files, %.1f MB", (unsigned long long) entries,
+                      (double) bytes / 1e6);
+        (void) fflush(stdout);
+}
+
+/* The archive's slot.ini must say what the pre-read said: the same fd is
+ * read twice, and this guards the second read. */
+static int install_meta_check(const char *ini, size_t len, void *userdata, Reason *reason) {
+        const PackageMeta *expected = userdata;
+        PackageMeta meta;
+        int r = package_meta_parse(ini, len, expected->name, &meta, reason);
+        if (r < 0)
+                return r;
+        if (strcmp(meta.version, expected->version) != 0)
+                return reason_reject(reason, -EBADMSG, "slot.ini changed while unpacking");
+        return 0;
+}
+
+typedef struct UnpackContext {
+        InstallProgress progress;
+        PackageMeta meta;
+} UnpackContext;
+
+static void unpack_progress_cb(uint64_t entries, uint64_t bytes, void *userdata) {
+        UnpackContext *c = userdata;
+        install_progress(entries, bytes, &c->progress);
+}
+
+static int unpack_meta_cb(const char *ini, size_t len, void *userdata, Reason *reason) {
+        UnpackContext *c = userdata;
+        return install_meta_check(ini, len, &c->meta, reason);
+}
+
+/* Reads and checks a verified package's metadata. */
+static int read_meta(Agent *a, int fd, const char *path, PackageMeta *ret, Reason *reason) {
+        _cleanup_free_ char *ini = NULL;
+        size_t len;
+        int r = unpack_read_slot_ini(fd, &ini, &len, reason);
+        if (r < 0)
+                return r;
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return reason_fail(reason, -errno, "cannot seek %s: %s", path, strerror(errno));
+        return package_meta_parse(ini, len, a->config->compatible, ret, reason);
+}
+
+static void format_key_id(const uint8_t id[8], char buf[17]) {
+        /* minisign shows the id as a little-endian 64-bit number */
+        for (int i = 0; i < 8; i++)
+                (void) snprintf(buf + 2 * i, 3, "%02X", id[7 - i]);
+}
+
+int op_verify(Agent *a, const char *path, const char *sig_path, char **ret_summary,
+              Reason *reason) {
+        const MinisignKeyring *kr;
+        PackageMeta meta;
+        int r = agent_keyring(a, &kr, reason);
+        if (r < 0)
+                return r;
+
+        _cleanup_close_ int fd = -1;
+        r = package_open_verified(path, sig_path, kr, a->config->max_package_size, &fd, reason);
+        if (r < 0)
+                return r;
+        r = read_meta(a, fd, path, &meta, reason);
+        if (r < 0)
+                return r;
+
+        if (ret_summary && asprintf(ret_summary, "%s: good signature, package %s %s", path,
+                                    meta.name, meta.version) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int op_install(Agent *a, const char *path, const char *sig_path, Reason *reason) {
+        StoreState *st = &a->store->st;
+        const MinisignKeyring *kr;
+        UnpackContext uc = {.progress = {.show = a->progress}};
+        char from_version[VERSION_MAX];
+        _cleanup_free_ char *slot_dir = NULL;
+        _cleanup_close_ int fd = -1, slot_fd = -1;
+        SlotRecord previous;
+        int r, target;
+
+        (void) format_key_id;
+        (void) snprintf(from_version, sizeof(from_version), "%s", active_version(a));
+
+        r = agent_keyring(a, &kr, reason);
+        if (r < 0)
+                goto refused;
+
+        r = package_open_verified(path, sig_path, kr, a->config->max_package_size, &fd, reason);
+        if (r < 0)
+                goto refused;
+        r = read_meta(a, fd, path, &uc.meta, reason);
+        if (r < 0)
+                goto refused;
+
+        int active = store_active(a->store);
+        if (active >= 0 && st->slots[active].version[0]) {
+                int c = semver_compare(uc.meta.version, st->slots[active].version);
+                if (c == 0 && st->slots[active].state == SLOT_GOOD)
+                        return OP_UP_TO_DATE;
+                if (c < 0 && !a->config->allow_downgrade) {
+                        r = reason_reject(reason, -EPERM,
+                                          "downgrade from %s to %s refused ([trust] "
+                                          "allow_downgrade = no)",
+                                          st->slots[active].version, uc.meta.version);
+                        goto refused;
+                }
+        }
+
+        target = active == 0 ? 1 : 0;
+        previous = st->slots[target];
+        st->slots[target] = (SlotRecord) {.state = SLOT_INSTALLING};
+        (void) snprintf(st->slots[target].version, sizeof(st->slots[target].version), "%s",
+                        uc.meta.version);
+        st->phase = PHASE_INSTALLING;
+        r = save_state(a, reason);
+        if (r < 0)
+                return r;
+
+        r = store_prepare_slot(a->store, target);
+        if (r < 0) {
+                reason_fail(reason, r, "cannot empty slot %s: %s", slot_name(target),
+                            strerror(-r));
+                goto undo;
+        }
+
+        r = store_slot_path(a->store, target, &slot_dir);
+        if (r < 0)
+                goto undo;
+
+        UnpackLimits limits = {
+                .max_unpacked_size = a->config->max_unpacked_size,
+                .max_entries = a->config->max_entries,
+                .min_free_space = a->config->min_free_space,
+        };
+        r = unpack_archive_fd(fd, slot_dir, &limits, unpack_meta_cb, unpack_progress_cb, &uc,
+                              reason);
+        if (uc.progress.show)
+                (void) printf("\n");
+        if (r < 0)
+                goto undo;
+
+        slot_fd = open(slot_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (slot_fd < 0 || syncfs(slot_fd) < 0) {
+                r = reason_fail(reason, -errno, "cannot sync slot %s (%s): %s", slot_name(target),
+                                slot_dir, strerror(errno));
+                goto undo;
+        }
+
+        st->slots[target].state = SLOT_INSTALLED;
+        iso8601_now(st->slots[target].installed_at, sizeof(st->slots[target].installed_at));
+        r = save_state(a, reason);
+        if (r < 0)
+                return r;
+        store_release_slot(a->store, target);
+
+        return activate(a, target, (SwitchFlags) {0}, reason);
+
+undo:
+        /* The package was refused or could not be unpacked: put the slot's
+         * previous tree back, so the backup a rollback needs survives. */
+        if (store_restore_slot(a->store, target) == 0)
+                st->slots[target] = previous;
+        else
+                st->slots[target] = (SlotRecord) {.state = SLOT_EMPTY};
+        st->phase = PHASE_IDLE;
+        record_result(a, reason && reason->rejected ? RESULT_REJECTED : RESULT_FAILED,
+                      from_version, uc.meta.version, reason ? reason->text : NULL);
+        (void) store_save(a->store);
+        return r;
+
+refused:
+        if (reason && reason->rejected) {
+                record_result(a, RESULT_REJECTED, from_version, uc.meta.version, reason->text);
+                (void) store_save(a->store);
+        }
+        return r;
+}
+
+/* Whether a slot may become active, and why not. */
+static int check_switch_target(Agent *a, int slot, bool force, Reason *reason) {
+        SlotState s = a->store->st.slots[slot].state;
+        if (s == SLOT_EMPTY || s == SLOT_INSTALLING)
+                return reason_fail(reason, -ENOENT, "slot %s is %s: nothing to switch to",
+                                   slot_name(slot), slot_state_to_string(s));
+        if (s == SLOT_BAD && !force)
+                return reason_fail(reason, -EPERM,
+                                   "slot %s is marked bad: refusing to switch (--force overrides)",
+                                   slot_name(slot));
+        return 0;
+}
+
+int op_switch(Agent *a, int slot, SwitchFlags flags, Reason *reason) {
+        int active = store_active(a->store);
+        if (slot < 0)
+                slot = active == 0 ? 1 : 0;
+        if (slot == active)
+                return OP_UP_TO_DATE;
+        int r = check_switch_target(a, slot, flags.force, reason);
+        if (r < 0)
+                return r;
+        return activate(a, slot, flags, reason);
+}
+
+int op_rollback(Agent *a, Reason *reason) {
+        StoreState *st = &a->store->st;
+        int active = store_active(a->store);
+        int target = active == 0 ? 1 : active == 1 ? 0 : -1;
+
+        if (target < 0 || st->slots[target].state != SLOT_GOOD)
+                return reason_fail(reason, -ENOENT,
+                                   "no previous good slot to roll back to (slot %s is %s)",
+                                   target < 0 ? "a" : slot_name(target),
+                                   slot_state_to_string(st->slots[target < 0 ? 0 : target].state));
+        return activate(a, target, (SwitchFlags) {0}, reason);
+}
+
+int op_mark(Agent *a, int slot, SlotState state, Reason *reason) {
+        StoreState *st = &a->store->st;
+        SlotState s = st->slots[slot].state;
+        if (s == SLOT_EMPTY || s == SLOT_INSTALLING)
+                return reason_fail(reason, -ENOENT, "slot %s is %s: nothing to mark",
+                                   slot_name(slot), slot_state_to_string(s));
+        st->slots[slot].state = state;
+        if (st->trial_slot == slot) {
+                st->trial_slot = -1;
+                st->trial_deadline = 0;
+        }
+        /* An operator's verdict ends a degraded store's wait. */
+        if (st->phase == PHASE_DEGRADED || st->phase == PHASE_VERIFYING ||
+            st->phase == PHASE_SWITCHING)
+                st->phase = PHASE_IDLE;
+        return save_state(a, reason);
+}
+
+int op_recover(Agent *a, Reason *reason) {
+        StoreState *st = &a->store->st;
+        int r = store_recover(a->store, NULL);
+        if (r < 0)
+                return reason_fail(reason, r, "cannot recover slot store %s: %s", a->config->root,
+                                   strerror(-r));
+
+        if (st->trial_slot < 0) {
+                if (st->phase == PHASE_SWITCHING || st->phase == PHASE_VERIFYING ||
+                    st->phase == PHASE_ROLLING_BACK) {
+                        st->phase = PHASE_IDLE;
+                        return save_state(a, reason);
+                }
+                return 0;
+        }
+
+        int trial = st->trial_slot, active = store_active(a->store);
+        if (active != trial) {
+                /* Interrupted before the link moved: the switch never happened. */
+                st->slots[trial].state = SLOT_INSTALLED;
+                st->trial_slot = -1;
+                st->trial_deadline = 0;
+                st->phase = PHASE_IDLE;
+                record_result(a, RESULT_FAILED, active_version(a), st->slots[trial].version,
+                              "interrupted before the switch");
+                return save_state(a, reason);
+        }
+
+        /* The link moved and nothing restarts a service: commit. */
+        st->slots[trial].state = SLOT_GOOD;
+        st->trial_slot = -1;
+        st->trial_deadline = 0;
+        st->phase = PHASE_IDLE;
+        const char *from = st->previous_slot >= 0 ? st->slots[st->previous_slot].version : "";
+        record_result(a, RESULT_COMPLETED, from, st->slots[trial].version, NULL);
+        return save_state(a, reason);
+}
+
+void op_reap_in_background(Agent *a) {
+        if (!store_has_trash(a->store))
+                return;
+        pid_t pid = fork();
+        if (pid != 0) {
+                if (pid > 0)
+                        (void) waitpid(pid, NULL, 0);
+                return;
+        }
+        /* The intermediate child exits at once so the reaper is not our
+         * child; the reaper must not hold the store lock. */
+        if (fork() != 0)
+                _exit(0);
+        (void) setsid();
+        a->store->lock_fd = safe_close(a->store->lock_fd);
+        (void) setpriority(PRIO_PROCESS, 0, 10);
+        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (devnull >= 0) {
+                (void) dup2(devnull, STDIN_FILENO);
+                (void) dup2(devnull, STDOUT_FILENO);
+                (void) dup2(devnull, STDERR_FILENO);
+        }
+        (void) store_reap(a->store);
+        _exit(0);
+}

@@ -1,0 +1,61 @@
+/* operation.h: what slotctl and slotd do to the store: install a package,
+ * switch, roll back, mark slots, and finish what an interrupted operation
+ * left. Each runs under the store lock, which the caller takes. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "minisign.h"
+#include "reason.h"
+#include "store.h"
+
+typedef struct Agent {
+        Config *config;
+        Store *store;
+        MinisignKeyring *keyring; /* loaded on first use */
+        bool progress;            /* show progress lines on stdout */
+} Agent;
+
+/* Outcomes above 0 that are not errors. */
+enum {
+        OP_DONE = 0,
+        OP_UP_TO_DATE = 1, /* nothing to do */
+};
+
+typedef struct SwitchFlags {
+        bool no_restart;
+        bool force;
+} SwitchFlags;
+
+/* Opens the store of a loaded config. Returns 0 or -errno (reason set). */
+int agent_open(Agent *a, Config *config, Reason *reason);
+void agent_close(Agent *a);
+
+/* Loads the trusted keys of [trust] keys. */
+int agent_keyring(Agent *a, const MinisignKeyring **ret, Reason *reason);
+
+/* Verifies a package file and reads its metadata. */
+int op_verify(Agent *a, const char *path, const char *sig_path, char **ret_summary,
+              Reason *reason);
+
+/* Verifies, unpacks into the inactive slot, switches to it and (with a
+ * service) verifies it; reverts on failure. OP_UP_TO_DATE when the active
+ * slot already runs that version. */
+int op_install(Agent *a, const char *path, const char *sig_path, Reason *reason);
+
+/* Switches to slot (or the other one when slot < 0). */
+int op_switch(Agent *a, int slot, SwitchFlags flags, Reason *reason);
+
+/* Switches back to the previous good slot. */
+int op_rollback(Agent *a, Reason *reason);
+
+/* Sets a slot's state by hand (good or bad). */
+int op_mark(Agent *a, int slot, SlotState state, Reason *reason);
+
+/* Repairs what an interrupted operation left, and finishes a trial.
+ * Needs the lock. */
+int op_recover(Agent *a, Reason *reason);
+
+/* Deletes old slot trees in a detached child so the caller need not wait. */
+void op_reap_in_background(Agent *a);

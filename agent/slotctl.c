@@ -1,0 +1,369 @@
+/* slotctl.c: the operator's command line. It works on the store directly,
+ * taking the same lock as slotd, so it also works when slotd is down. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "config.h"
+#include "log.h"
+#include "operation.h"
+#include "status.h"
+
+/* Exit codes of the contract (SPEC section 1). */
+enum {
+        EXIT_DONE = 0,
+        EXIT_FAILED = 1,
+        EXIT_USAGE = 2,
+        EXIT_REJECTED = 3,
+        EXIT_BUSY = 75,
+};
+
+typedef struct Options {
+        const char *config_path;
+        bool json;
+        bool quiet;
+        bool wait;
+        const char *sig;
+        bool no_restart;
+        bool force;
+} Options;
+
+static Options opts;
+
+static void usage(FILE *out) {
+        (void) fprintf(out,
+                       "usage: slotctl [-c CONFIG] [--json] [-q] [--wait] COMMAND\n"
+                       "\n"
+                       "commands:\n"
+                       "  status                         slots, phase, service, last result\n"
+                       "  install FILE [--sig SIGFILE]   verify, unpack, switch, verify service\n"
+                       "  verify FILE [--sig SIGFILE]    check a package's signature and metadata\n"
+                       "  switch [a|b] [--no-restart] [--force]\n"
+                       "                                 emergency switch (default: the other slot)\n"
+                       "  rollback                       back to the previous good slot\n"
+                       "  mark-good SLOT | mark-bad SLOT set a slot's state by hand\n"
+                       "\n"
+                       "CONFIG defaults to $SLOTD_CONFIG, then " CONFIG_DEFAULT_PATH ".\n"
+                       "Exit codes: 0 done, 1 failed (store left safe), 2 usage or config,\n"
+                       "3 input rejected, 75 busy (another operation holds the lock).\n");
+}
+
+static void config_log(bool is_error, const char *line, void *userdata) {
+        (void) userdata;
+        if (is_error)
+                log_error("%s", line);
+        else
+                log_warning("%s", line);
+}
+
+static int exit_for(int r, const Reason *reason) {
+        if (r >= 0)
+                return EXIT_DONE;
+        return reason->rejected ? EXIT_REJECTED : EXIT_FAILED;
+}
+
+static void print_json(json_t *doc) {
+        (void) json_dumpf(doc, stdout, JSON_INDENT(2));
+        (void) fputc('\n', stdout);
+}
+
+static int print_status(Agent *a) {
+        _cleanup_(json_decrefp) json_t *doc = NULL;
+        int r = status_build(a, &doc);
+        if (r < 0) {
+                log_error("cannot build status: %s", strerror(-r));
+                return EXIT_FAILED;
+        }
+        if (opts.json)
+                print_json(doc);
+        else
+                status_print_text(doc, stdout);
+        return EXIT_DONE;
+}
+
+/* Prints the outcome of a store operation and maps it to an exit code. */
+static int finish(Agent *a, int r, const Reason *reason, const char *what, const char *done) {
+        if (r < 0) {
+                log_error("%s: %s", what, reason->text[0] ? reason->text : strerror(-r));
+                if (opts.json)
+                        (void) print_status(a);
+                return exit_for(r, reason);
+        }
+        if (opts.json)
+                return print_status(a);
+        if (!opts.quiet && done)
+                (void) printf("%s\n", done);
+        return EXIT_DONE;
+}
+
+static int cmd_status(Agent *a, char **args) {
+        (void) args;
+        /* Status never waits, but repairs what it can when nobody else runs. */
+        if (store_lock(a->store, false) == 0) {
+                Reason reason = REASON_NULL;
+                if (op_recover(a, &reason) < 0)
+                        log_warning("%s", reason.text);
+        }
+        return print_status(a);
+}
+
+static int cmd_verify(Agent *a, char **args) {
+        Reason reason = REASON_NULL;
+        _cleanup_free_ char *summary = NULL;
+        int r = op_verify(a, args[0], opts.sig, &summary, &reason);
+        if (r < 0) {
+                log_error("verification of %s failed: %s", args[0], reason.text);
+                return exit_for(r, &reason);
+        }
+        if (opts.json) {
+                _cleanup_(json_decrefp) json_t *doc =
+                        json_pack("{s:s, s:b}", "package", args[0], "verified", 1);
+                print_json(doc);
+        } else if (!opts.quiet)
+                (void) printf("%s\n", summary);
+        return EXIT_DONE;
+}
+
+static int cmd_install(Agent *a, char **args) {
+        Reason reason = REASON_NULL;
+        char done[256];
+
+        if (strstr(args[0], "://")) {
+                log_error("cannot install %s: installing from a URL needs [coordinator] "
+                          "support, which this build lacks; download the file and its .minisig",
+                          args[0]);
+                return EXIT_USAGE;
+        }
+        int r = op_install(a, args[0], opts.sig, &reason);
+        if (r == OP_UP_TO_DATE) {
+                (void) snprintf(done, sizeof(done), "already up to date: slot %s runs %s",
+                                slot_name(store_active(a->store)),
+                                a->store->st.slots[store_active(a->store)].version);
+                return finish(a, 0, &reason, NULL, done);
+        }
+        int active = store_active(a->store);
+        (void) snprintf(done, sizeof(done), "installed %s into slot %s, now active",
+                        active >= 0 ? a->store->st.slots[active].version : "?",
+                        active >= 0 ? slot_name(active) : "?");
+        char what[512];
+        (void) snprintf(what, sizeof(what), "cannot install %s", args[0]);
+        return finish(a, r, &reason, what, done);
+}
+
+static int parse_slot_arg(const char *arg, int *ret) {
+        int slot = slot_from_name(arg);
+        if (slot < 0) {
+                log_error("bad slot \"%s\": expected a or b", arg);
+                return -EINVAL;
+        }
+        *ret = slot;
+        return 0;
+}
+
+static int cmd_switch(Agent *a, char **args) {
+        Reason reason = REASON_NULL;
+        int slot = -1;
+        char done[128];
+
+        if (args[0] && parse_slot_arg(args[0], &slot) < 0)
+                return EXIT_USAGE;
+        int r = op_switch(a, slot, (SwitchFlags) {.no_restart = opts.no_restart,
+                                                  .force = opts.force},
+                          &reason);
+        int active = store_active(a->store);
+        if (r == OP_UP_TO_DATE)
+                (void) snprintf(done, sizeof(done), "slot %s is already active", slot_name(active));
+        else
+                (void) snprintf(done, sizeof(done), "switched to slot %s (%s)", slot_name(active),
+                                active >= 0 ? a->store->st.slots[active].version : "?");
+        return finish(a, r < 0 ? r : 0, &reason, "switch failed", done);
+}
+
+static int cmd_rollback(Agent *a, char **args) {
+        Reason reason = REASON_NULL;
+        char done[128];
+        (void) args;
+        int r = op_rollback(a, &reason);
+        int active = store_active(a->store);
+        (void) snprintf(done, sizeof(done), "rolled back to slot %s (%s)", slot_name(active),
+                        active >= 0 ? a->store->st.slots[active].version : "?");
+        return finish(a, r, &reason, "rollback failed", done);
+}
+
+static int cmd_mark(Agent *a, char **args, SlotState state) {
+        Reason reason = REASON_NULL;
+        char done[128];
+        int slot;
+        if (parse_slot_arg(args[0], &slot) < 0)
+                return EXIT_USAGE;
+        int r = op_mark(a, slot, state, &reason);
+        (void) snprintf(done, sizeof(done), "slot %s marked %s", slot_name(slot),
+                        slot_state_to_string(state));
+        char what[64];
+        (void) snprintf(what, sizeof(what), "cannot mark slot %s", slot_name(slot));
+        return finish(a, r, &reason, what, done);
+}
+
+static int cmd_mark_good(Agent *a, char **args) {
+        return cmd_mark(a, args, SLOT_GOOD);
+}
+
+static int cmd_mark_bad(Agent *a, char **args) {
+        return cmd_mark(a, args, SLOT_BAD);
+}
+
+typedef struct Command {
+        const char *name;
+        int min_args, max_args;
+        bool locks; /* takes the store lock and recovers first */
+        bool takes_sig, takes_switch_flags;
+        int (*run)(Agent *a, char **args);
+} Command;
+
+static const Command commands[] = {
+        {"status", 0, 0, false, false, false, cmd_status},
+        {"verify", 1, 1, false, true, false, cmd_verify},
+        {"install", 1, 1, true, true, false, cmd_install},
+        {"switch", 0, 1, true, false, true, cmd_switch},
+        {"rollback", 0, 0, true, false, false, cmd_rollback},
+        {"mark-good", 1, 1, true, false, false, cmd_mark_good},
+        {"mark-bad", 1, 1, true, false, false, cmd_mark_bad},
+};
+
+static int parse_argv(int argc, char **argv) {
+        enum { ARG_JSON = 0x100, ARG_WAIT, ARG_SIG, ARG_NO_RESTART, ARG_FORCE, ARG_VERSION };
+        static const struct option options[] = {
+                {"config", required_argument, NULL, 'c'},
+                {"json", no_argument, NULL, ARG_JSON},
+                {"quiet", no_argument, NULL, 'q'},
+                {"wait", no_argument, NULL, ARG_WAIT},
+                {"sig", required_argument, NULL, ARG_SIG},
+                {"no-restart", no_argument, NULL, ARG_NO_RESTART},
+                {"force", no_argument, NULL, ARG_FORCE},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},
+                {},
+        };
+        int c;
+        while ((c = getopt_long(argc, argv, "c:qh", options, NULL)) >= 0) {
+                switch (c) {
+                case 'c':
+                        opts.config_path = optarg;
+                        break;
+                case ARG_JSON:
+                        opts.json = true;
+                        break;
+                case 'q':
+                        opts.quiet = true;
+                        break;
+                case ARG_WAIT:
+                        opts.wait = true;
+                        break;
+                case ARG_SIG:
+                        opts.sig = optarg;
+                        break;
+                case ARG_NO_RESTART:
+                        opts.no_restart = true;
+                        break;
+                case ARG_FORCE:
+                        opts.force = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        exit(EXIT_DONE);
+                case ARG_VERSION:
+                        (void) printf("slotctl " SLOTD_VERSION "\n");
+                        exit(EXIT_DONE);
+                default:
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        Reason reason = REASON_NULL;
+        Agent agent = {0};
+        _cleanup_(config_freep) Config *config = NULL;
+
+        log_setup("slotctl", false);
+        if (parse_argv(argc, argv) < 0) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        if (optind >= argc) {
+                log_error("no command given (try slotctl --help)");
+                return EXIT_USAGE;
+        }
+
+        const char *name = argv[optind];
+        char **args = argv + optind + 1;
+        int n_args = argc - optind - 1;
+        const Command *cmd = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                if (strcmp(commands[i].name, name) == 0)
+                        cmd = &commands[i];
+        if (!cmd) {
+                log_error("unknown command \"%s\" (try slotctl --help)", name);
+                return EXIT_USAGE;
+        }
+        if (n_args < cmd->min_args || n_args > cmd->max_args) {
+                log_error("%s: wrong number of arguments (try slotctl --help)", name);
+                return EXIT_USAGE;
+        }
+        if ((opts.sig && !cmd->takes_sig) ||
+            ((opts.no_restart || opts.force) && !cmd->takes_switch_flags)) {
+                log_error("%s: option not valid for this command (try slotctl --help)", name);
+                return EXIT_USAGE;
+        }
+
+        int r = config_load(opts.config_path, config_log, NULL, &config);
+        if (r < 0) {
+                if (r != -EINVAL)
+                        log_error("cannot read config %s: %s",
+                                  opts.config_path ? opts.config_path
+                                  : getenv("SLOTD_CONFIG") && *getenv("SLOTD_CONFIG")
+                                          ? getenv("SLOTD_CONFIG")
+                                          : CONFIG_DEFAULT_PATH,
+                                  strerror(-r));
+                return EXIT_USAGE;
+        }
+
+        agent.progress = !opts.quiet && !opts.json && isatty(STDOUT_FILENO);
+        r = agent_open(&agent, config, &reason);
+        if (r < 0) {
+                log_error("%s", reason.text);
+                return EXIT_FAILED;
+        }
+
+        if (cmd->locks) {
+                r = store_lock(agent.store, opts.wait);
+                if (r == -EWOULDBLOCK) {
+                        log_error("store is busy: another operation holds the lock %s/lock "
+                                  "(use --wait to wait)",
+                                  config->state_dir);
+                        agent_close(&agent);
+                        return EXIT_BUSY;
+                }
+                if (r < 0) {
+                        log_error("cannot lock store %s/lock: %s", config->state_dir,
+                                  strerror(-r));
+                        agent_close(&agent);
+                        return EXIT_FAILED;
+                }
+                if (op_recover(&agent, &reason) < 0) {
+                        log_error("%s", reason.text);
+                        agent_close(&agent);
+                        return EXIT_FAILED;
+                }
+        }
+
+        int ret = cmd->run(&agent, args);
+        op_reap_in_background(&agent);
+        agent_close(&agent);
+        return ret;
+}

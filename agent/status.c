@@ -1,0 +1,112 @@
+/* status.c: the status document (status.h). */
+#include "status.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cleanup.h"
+
+static json_t *str_or_null(const char *s) {
+        return s && *s ? json_string(s) : json_null();
+}
+
+/* Events waiting in the outbox folder: one file each. */
+static json_int_t count_pending_events(const Config *c) {
+        char path[4096];
+        (void) snprintf(path, sizeof(path), "%s/outbox", c->state_dir);
+        DIR *d = opendir(path);
+        if (!d)
+                return 0;
+        json_int_t n = 0;
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        n++;
+        (void) closedir(d);
+        return n;
+}
+
+int status_build(Agent *a, json_t **ret) {
+        const StoreState *st = &a->store->st;
+        int active = store_active(a->store);
+
+        json_t *slots = json_object();
+        if (!slots)
+                return -ENOMEM;
+        for (int i = 0; i < 2; i++)
+                (void) json_object_set_new(
+                        slots, slot_name(i),
+                        json_pack("{s:s, s:o, s:o}", "state",
+                                  slot_state_to_string(st->slots[i].state), "version",
+                                  str_or_null(st->slots[i].version), "installed_at",
+                                  str_or_null(st->slots[i].installed_at)));
+
+        json_t *last = json_null();
+        if (st->last.set)
+                last = json_pack("{s:s, s:o, s:o, s:o, s:o}", "result",
+                                 result_to_string(st->last.result), "from_version",
+                                 str_or_null(st->last.from_version), "to_version",
+                                 str_or_null(st->last.to_version), "time",
+                                 str_or_null(st->last.time), "error", str_or_null(st->last.error));
+
+        json_t *service = json_pack("{s:o, s:n, s:n}", "unit", str_or_null(a->config->unit),
+                                    "active_state", "running_version");
+
+        json_t *doc = json_pack(
+                "{s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:s, s:o, s:o}", "worker_id",
+                a->config->worker_id, "phase", phase_to_string(st->phase), "active_slot",
+                active >= 0 ? json_string(slot_name(active)) : json_null(), "slots", slots,
+                "service", service ? service : json_null(), "last_result", last,
+                "events_pending", count_pending_events(a->config), "root", a->config->root,
+                "trial_slot",
+                st->trial_slot >= 0 ? json_string(slot_name(st->trial_slot)) : json_null(),
+                "previous_slot",
+                st->previous_slot >= 0 ? json_string(slot_name(st->previous_slot)) : json_null());
+        if (!doc)
+                return -ENOMEM;
+        *ret = doc;
+        return 0;
+}
+
+static const char *jstr(json_t *o, const char *key, const char *fallback) {
+        json_t *v = json_object_get(o, key);
+        return json_is_string(v) ? json_string_value(v) : fallback;
+}
+
+void status_print_text(json_t *doc, FILE *out) {
+        json_t *slots = json_object_get(doc, "slots");
+        const char *active = jstr(doc, "active_slot", NULL);
+
+        (void) fprintf(out, "worker:          %s\n", jstr(doc, "worker_id", "-"));
+        (void) fprintf(out, "phase:           %s\n", jstr(doc, "phase", "-"));
+        (void) fprintf(out, "active slot:     %s\n", active ? active : "none");
+        for (int i = 0; i < 2; i++) {
+                const char *name = slot_name(i);
+                json_t *s = json_object_get(slots, name);
+                (void) fprintf(out, "slot %s:%s         %-10s %-16s %s\n", name,
+                               active && strcmp(active, name) == 0 ? "*" : " ",
+                               jstr(s, "state", "-"), jstr(s, "version", "-"),
+                               jstr(s, "installed_at", ""));
+        }
+        json_t *svc = json_object_get(doc, "service");
+        const char *unit = jstr(svc, "unit", NULL);
+        if (unit)
+                (void) fprintf(out, "service:         %s: %s, running %s\n", unit,
+                               jstr(svc, "active_state", "unknown"),
+                               jstr(svc, "running_version", "unknown"));
+        else
+                (void) fprintf(out, "service:         none configured\n");
+        json_t *last = json_object_get(doc, "last_result");
+        if (json_is_object(last)) {
+                const char *err = jstr(last, "error", NULL);
+                (void) fprintf(out, "last result:     %s %s -> %s at %s%s%s\n",
+                               jstr(last, "result", "-"), jstr(last, "from_version", "none"),
+                               jstr(last, "to_version", "none"), jstr(last, "time", "-"),
+                               err ? ": " : "", err ? err : "");
+        } else
+                (void) fprintf(out, "last result:     none\n");
+        (void) fprintf(out, "events pending:  %lld\n",
+                       (long long) json_integer_value(json_object_get(doc, "events_pending")));
+}
