@@ -35,7 +35,8 @@
 #define UNTRUSTED_PREFIX "untrusted comment: "
 #define TRUSTED_PREFIX "trusted comment: "
 
-/* Sizes of the decoded base64 lines. */
+/* Decoded sizes: the algorithm ("Ed" or "ED"), the key id, then the key or
+ * the signature. */
 #define PUBKEY_BYTES (2 + 8 + 32)
 #define SIG_BYTES (2 + 8 + 64)
 #define GLOBAL_SIG_BYTES 64
@@ -301,8 +302,8 @@ MinisignKeyring *minisign_keyring_free(MinisignKeyring *k) {
         return NULL;
 }
 
-/* Allocates without cleanup attributes: all validation is done by the
- * time it is called, so nothing can fail after it. */
+/* Called once every check has passed, so the only failure it has to undo
+ * is its own. */
 static MinisignSig *sig_new(const char *comment, size_t len) {
         MinisignSig *s = calloc(1, sizeof(*s));
         if (!s)

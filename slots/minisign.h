@@ -29,7 +29,9 @@ typedef struct MinisignSig {
 
 /* Loads one .pub file, or every *.pub file of a folder (sorted by name).
  * Returns 0, -ENOENT when the path or the folder's keys are missing,
- * -EBADMSG for a malformed key file (reason names the file). */
+ * -EBADMSG for a malformed key file (reason names the file). These are
+ * failures of the operator's configuration; callers that refuse a package
+ * for want of a key mark the reason rejected themselves. */
 int minisign_keyring_load(const char *path, MinisignKeyring **ret, Reason *reason);
 MinisignKeyring *minisign_keyring_free(MinisignKeyring *k);
 DEFINE_CLEANUP_FUNC(MinisignKeyring *, minisign_keyring_free);
@@ -47,8 +49,8 @@ DEFINE_CLEANUP_FUNC(MinisignSig *, minisign_sig_free);
  * both the signature and the global signature over the trusted comment;
  * -ENOKEY when no trusted key has the signature's key id, -EBADMSG when the
  * content does not match, -EKEYREJECTED when the trusted comment was
- * tampered with, -EFBIG past max_size, other -errno on read errors.
- * Every failure is a rejection recorded in reason. The file offset is left
+ * tampered with, -EFBIG past max_size (all rejections recorded in
+ * reason), other -errno on read errors (failures). The file offset is left
  * undefined; callers seek before reuse. */
 int minisign_verify_fd(const MinisignKeyring *kr, const MinisignSig *sig, int fd,
                        uint64_t max_size, const MinisignKey **ret_key, Reason *reason);
