@@ -153,6 +153,7 @@ static const ConfigItem config_items[] = {
         DUR("agent", "check_interval", check_interval),
         DUR("agent", "check_splay", check_splay),
         STR("agent", "hooks_dir", hooks_dir),
+        DUR("agent", "hook_timeout", hook_timeout),
         STR("slots", "root", root),
         STR("slots", "compatible", compatible),
         SIZE("slots", "max_package_size", max_package_size),
@@ -194,6 +195,7 @@ static const ConfigItem config_items[] = {
 
 static void config_defaults(Config *c) {
         c->auto_update = true;
+        c->hook_timeout = 120 * USEC_PER_SEC;
         c->check_interval = 60 * USEC_PER_SEC;
         c->check_splay = 30 * USEC_PER_SEC;
         c->max_package_size = UINT64_C(2) << 30;

@@ -25,6 +25,7 @@ typedef struct Config {
         uint64_t check_interval; /* durations in microseconds */
         uint64_t check_splay;
         char *hooks_dir;
+        uint64_t hook_timeout;
 
         /* [slots] */
         char *root;

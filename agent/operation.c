@@ -15,6 +15,9 @@
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "hooks.h"
+#include "log.h"
+#include "trial.h"
 #include "package.h"
 #include "semver.h"
 #include "unpack.h"
@@ -77,20 +80,191 @@ static int save_state(Agent *a, Reason *reason) {
         return 0;
 }
 
+typedef enum ActivateKind {
+        ACTIVATE_UPDATE,   /* a new package: failures mark the slot bad */
+        ACTIVATE_SWITCH,   /* an operator's switch */
+        ACTIVATE_ROLLBACK, /* back to the previous good slot */
+} ActivateKind;
+
+typedef struct HookSlots {
+        char slot_dir[4096];
+        char from_version[VERSION_MAX];
+        char to_version[VERSION_MAX];
+        HookContext ctx;
+} HookSlots;
+
+/* The environment of the hooks of a move from slot `from` to slot `to`;
+ * package hooks come from the slot being made active. */
+static void hook_slots(Agent *a, int from, int to, HookSlots *h) {
+        StoreState *st = &a->store->st;
+        (void) snprintf(h->slot_dir, sizeof(h->slot_dir), "%s/slots/%s", a->config->root,
+                        slot_name(to));
+        (void) snprintf(h->from_version, sizeof(h->from_version), "%s",
+                        from >= 0 ? st->slots[from].version : "");
+        (void) snprintf(h->to_version, sizeof(h->to_version), "%s", st->slots[to].version);
+        h->ctx = (HookContext) {
+                .hooks_dir = a->config->hooks_dir,
+                .slot_dir = h->slot_dir,
+                .from_slot = from >= 0 ? slot_name(from) : "",
+                .to_slot = slot_name(to),
+                .from_version = h->from_version,
+                .to_version = h->to_version,
+                .worker_id = a->config->worker_id,
+                .timeout_usec = a->config->hook_timeout,
+                .echo = a->echo_hooks,
+        };
+}
+
+static bool service_managed(Agent *a, SwitchFlags flags) {
+        return a->config->unit && !flags.no_restart;
+}
+
+/* Runs a hook whose failure must not stop what follows (post-commit,
+ * rollback hooks while reverting): the failure is logged. */
+static void run_hook_logged(HookPoint point, const HookContext *ctx) {
+        Reason r = REASON_NULL;
+        if (hooks_run(point, ctx, &r) < 0)
+                log_warning("%s", r.text);
+}
+
+/* Switches back to slot `back` after slot `failed` did not pass its
+ * trial, restarts and verifies the old version within [rollback] timeout.
+ * The failed slot becomes bad. When `back` cannot be verified either the
+ * store is degraded and nothing switches until an operator acts. Always
+ * returns a negative errno: the operation that led here failed. */
+static int revert(Agent *a, int failed, int back, SwitchFlags flags, const char *why,
+                  Reason *reason) {
+        StoreState *st = &a->store->st;
+        char failed_version[VERSION_MAX], back_version[VERSION_MAX], cause[512];
+        HookSlots h;
+        int r;
+
+        (void) snprintf(cause, sizeof(cause), "%s", why);
+        (void) snprintf(failed_version, sizeof(failed_version), "%s", st->slots[failed].version);
+        (void) snprintf(back_version, sizeof(back_version), "%s",
+                        back >= 0 ? st->slots[back].version : "");
+        log_warning("slot %s (%s) failed: %s; reverting", slot_name(failed), failed_version,
+                    cause);
+
+        st->phase = PHASE_ROLLING_BACK;
+        st->trial_slot = failed;
+        st->previous_slot = back;
+        (void) store_save(a->store);
+
+        if (back < 0 || st->slots[back].state == SLOT_EMPTY) {
+                st->slots[failed].state = SLOT_BAD;
+                st->trial_slot = -1;
+                st->phase = PHASE_DEGRADED;
+                record_result(a, RESULT_FAILED, "", failed_version, cause);
+                (void) store_save(a->store);
+                return reason_fail(reason, -EIO, "%s; no previous slot to return to: degraded",
+                                   cause);
+        }
+
+        hook_slots(a, failed, back, &h);
+        run_hook_logged(HOOK_PRE_ROLLBACK, &h.ctx);
+
+        r = store_set_current(a->store, back);
+        if (r >= 0) {
+                st->slots[failed].state = SLOT_BAD;
+                (void) store_save(a->store);
+                if (service_managed(a, flags)) {
+                        Reason rb = REASON_NULL;
+                        r = trial_run(a->config, back_version, a->config->rollback_timeout,
+                                      &h.ctx, &rb);
+                        if (r < 0)
+                                (void) snprintf(cause + strlen(cause),
+                                                sizeof(cause) - strlen(cause),
+                                                "; rollback to %s failed too: %s", back_version,
+                                                rb.text);
+                }
+        } else
+                (void) snprintf(cause + strlen(cause), sizeof(cause) - strlen(cause),
+                                "; cannot switch back to slot %s: %s", slot_name(back),
+                                strerror(-r));
+
+        st->slots[failed].state = SLOT_BAD;
+        st->trial_slot = -1;
+        st->trial_deadline = 0;
+        if (r < 0) {
+                st->phase = PHASE_DEGRADED;
+                record_result(a, RESULT_FAILED, back_version, failed_version, cause);
+                (void) store_save(a->store);
+                return reason_fail(reason, -EIO, "%s: degraded, an operator must act", cause);
+        }
+        st->slots[back].state = SLOT_GOOD;
+        st->phase = PHASE_IDLE;
+        record_result(a, RESULT_ROLLED_BACK, back_version, failed_version, cause);
+        (void) store_save(a->store);
+        run_hook_logged(HOOK_POST_ROLLBACK, &h.ctx);
+        return reason_fail(reason, -EIO, "%s; reverted to slot %s (%s)", cause, slot_name(back),
+                           back_version);
+}
+
+/* The trial is over and passed: the slot becomes good. */
+static int commit(Agent *a, int to, const char *from_version, const HookContext *hooks,
+                  Reason *reason) {
+        StoreState *st = &a->store->st;
+        st->slots[to].state = SLOT_GOOD;
+        st->trial_slot = -1;
+        st->trial_deadline = 0;
+        st->phase = PHASE_IDLE;
+        record_result(a, RESULT_COMPLETED, from_version, st->slots[to].version, NULL);
+        int r = save_state(a, reason);
+        if (r < 0)
+                return r;
+        run_hook_logged(HOOK_POST_COMMIT, hooks);
+        return 0;
+}
+
+/* Verifies the active trial slot `to` (restart, health), then commits it
+ * or reverts to `from`. */
+static int finish_trial(Agent *a, int from, int to, SwitchFlags flags, Reason *reason) {
+        StoreState *st = &a->store->st;
+        HookSlots h;
+        hook_slots(a, from, to, &h);
+
+        if (service_managed(a, flags)) {
+                Reason why = REASON_NULL;
+                st->phase = PHASE_VERIFYING;
+                (void) store_save(a->store);
+                int r = trial_run(a->config, st->slots[to].version, a->config->health_timeout,
+                                  &h.ctx, &why);
+                if (r < 0 && !flags.force)
+                        return revert(a, to, from, flags, why.text, reason);
+                if (r < 0)
+                        log_warning("slot %s kept by --force although: %s", slot_name(to),
+                                    why.text);
+        }
+        return commit(a, to, h.from_version, &h.ctx, reason);
+}
+
 /* Makes slot `to` the one `current` points at and, where a service is
  * configured and restart is wanted, proves it healthy. The state names the
  * trial before the link moves, so a crash at any point is finished by
  * op_recover(). */
-static int activate(Agent *a, int to, SwitchFlags flags, Reason *reason) {
+static int activate(Agent *a, int to, ActivateKind kind, SwitchFlags flags, Reason *reason) {
         StoreState *st = &a->store->st;
         int from = store_active(a->store);
-        char from_version[VERSION_MAX];
+        HookSlots h;
         int r;
 
-        (void) snprintf(from_version, sizeof(from_version), "%s",
-                        from >= 0 ? st->slots[from].version : "");
+        if (from < 0)
+                from = -1;
+        hook_slots(a, from, to, &h);
 
-        st->previous_slot = from >= 0 ? from : -1;
+        r = hooks_run(HOOK_PRE_SWITCH, &h.ctx, reason);
+        if (r < 0) {
+                if (kind == ACTIVATE_UPDATE)
+                        st->slots[to].state = SLOT_BAD;
+                st->phase = PHASE_IDLE;
+                record_result(a, RESULT_FAILED, h.from_version, h.to_version,
+                              reason ? reason->text : NULL);
+                (void) store_save(a->store);
+                return r;
+        }
+
+        st->previous_slot = from;
         st->trial_slot = to;
         st->slots[to].state = SLOT_TRIAL;
         st->phase = PHASE_SWITCHING;
@@ -107,21 +281,18 @@ static int activate(Agent *a, int to, SwitchFlags flags, Reason *reason) {
                 st->slots[to].state = SLOT_INSTALLED;
                 st->trial_slot = -1;
                 st->phase = PHASE_IDLE;
-                record_result(a, RESULT_FAILED, from_version, st->slots[to].version,
+                record_result(a, RESULT_FAILED, h.from_version, h.to_version,
                               reason ? reason->text : NULL);
                 (void) store_save(a->store);
                 return r;
         }
 
-        /* Without a service to restart there is nothing to verify: the
-         * switch itself is the whole operation. */
-        st->slots[to].state = SLOT_GOOD;
-        st->trial_slot = -1;
-        st->trial_deadline = 0;
-        st->phase = PHASE_IDLE;
-        record_result(a, RESULT_COMPLETED, from_version, st->slots[to].version, NULL);
-        (void) flags;
-        return save_state(a, reason);
+        Reason why = REASON_NULL;
+        r = hooks_run(HOOK_POST_SWITCH, &h.ctx, &why);
+        if (r < 0 && !flags.force)
+                return revert(a, to, from, flags, why.text, reason);
+
+        return finish_trial(a, from, to, flags, reason);
 }
 
 typedef struct InstallProgress {
@@ -246,6 +417,19 @@ int op_install(Agent *a, const char *path, const char *sig_path, Reason *reason)
 
         target = active == 0 ? 1 : 0;
         previous = st->slots[target];
+
+        HookSlots h;
+        hook_slots(a, active, target, &h);
+        (void) snprintf(h.to_version, sizeof(h.to_version), "%s", uc.meta.version);
+        h.ctx.no_package_hooks = true;
+        r = hooks_run(HOOK_PRE_INSTALL, &h.ctx, reason);
+        if (r < 0) {
+                record_result(a, RESULT_FAILED, from_version, uc.meta.version,
+                              reason ? reason->text : NULL);
+                (void) store_save(a->store);
+                return r;
+        }
+        h.ctx.no_package_hooks = false;
         st->slots[target] = (SlotRecord) {.state = SLOT_INSTALLING};
         (void) snprintf(st->slots[target].version, sizeof(st->slots[target].version), "%s",
                         uc.meta.version);
@@ -277,6 +461,10 @@ int op_install(Agent *a, const char *path, const char *sig_path, Reason *reason)
         if (r < 0)
                 goto undo;
 
+        r = hooks_run(HOOK_POST_INSTALL, &h.ctx, reason);
+        if (r < 0)
+                goto undo;
+
         slot_fd = open(slot_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (slot_fd < 0 || syncfs(slot_fd) < 0) {
                 r = reason_fail(reason, -errno, "cannot sync slot %s (%s): %s", slot_name(target),
@@ -291,7 +479,7 @@ int op_install(Agent *a, const char *path, const char *sig_path, Reason *reason)
                 return r;
         store_release_slot(a->store, target);
 
-        return activate(a, target, (SwitchFlags) {0}, reason);
+        return activate(a, target, ACTIVATE_UPDATE, (SwitchFlags) {0}, reason);
 
 undo:
         /* The package was refused or could not be unpacked: put the slot's
@@ -336,7 +524,7 @@ int op_switch(Agent *a, int slot, SwitchFlags flags, Reason *reason) {
         int r = check_switch_target(a, slot, flags.force, reason);
         if (r < 0)
                 return r;
-        return activate(a, slot, flags, reason);
+        return activate(a, slot, ACTIVATE_SWITCH, flags, reason);
 }
 
 int op_rollback(Agent *a, Reason *reason) {
@@ -349,7 +537,7 @@ int op_rollback(Agent *a, Reason *reason) {
                                    "no previous good slot to roll back to (slot %s is %s)",
                                    target < 0 ? "a" : slot_name(target),
                                    slot_state_to_string(st->slots[target < 0 ? 0 : target].state));
-        return activate(a, target, (SwitchFlags) {0}, reason);
+        return activate(a, target, ACTIVATE_ROLLBACK, (SwitchFlags) {0}, reason);
 }
 
 int op_mark(Agent *a, int slot, SlotState state, Reason *reason) {
@@ -387,7 +575,16 @@ int op_recover(Agent *a, Reason *reason) {
         }
 
         int trial = st->trial_slot, active = store_active(a->store);
-        if (active != trial) {
+        int back = st->previous_slot;
+        Reason why = REASON_NULL;
+
+        if (st->phase == PHASE_ROLLING_BACK) {
+                log_notice("resuming the revert of slot %s to slot %s", slot_name(trial),
+                           back >= 0 ? slot_name(back) : "none");
+                r = revert(a, trial, back, (SwitchFlags) {0},
+                           st->last.error[0] ? st->last.error : "interrupted while reverting",
+                           &why);
+        } else if (active != trial) {
                 /* Interrupted before the link moved: the switch never happened. */
                 st->slots[trial].state = SLOT_INSTALLED;
                 st->trial_slot = -1;
@@ -396,16 +593,19 @@ int op_recover(Agent *a, Reason *reason) {
                 record_result(a, RESULT_FAILED, active_version(a), st->slots[trial].version,
                               "interrupted before the switch");
                 return save_state(a, reason);
+        } else {
+                /* The link moved but nobody gave a verdict: verify now. */
+                log_notice("slot %s (%s) was left on trial; verifying it", slot_name(trial),
+                           st->slots[trial].version);
+                r = finish_trial(a, back, trial, (SwitchFlags) {0}, &why);
         }
-
-        /* The link moved and nothing restarts a service: commit. */
-        st->slots[trial].state = SLOT_GOOD;
-        st->trial_slot = -1;
-        st->trial_deadline = 0;
-        st->phase = PHASE_IDLE;
-        const char *from = st->previous_slot >= 0 ? st->slots[st->previous_slot].version : "";
-        record_result(a, RESULT_COMPLETED, from, st->slots[trial].version, NULL);
-        return save_state(a, reason);
+        if (r >= 0)
+                return 0;
+        /* A completed revert leaves a safe store: later commands go on. */
+        log_warning("%s", why.text);
+        if (st->phase == PHASE_IDLE)
+                return 0;
+        return reason_fail(reason, r, "%s", why.text);
 }
 
 void op_reap_in_background(Agent *a) {

@@ -15,6 +15,7 @@ typedef struct Agent {
         Store *store;
         MinisignKeyring *keyring; /* loaded on first use */
         bool progress;            /* show progress lines on stdout */
+        bool echo_hooks;          /* copy hook output to stderr */
 } Agent;
 
 /* Outcomes above 0 that are not errors. */

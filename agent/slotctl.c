@@ -334,6 +334,7 @@ int main(int argc, char **argv) {
         }
 
         agent.progress = !opts.quiet && !opts.json && isatty(STDOUT_FILENO);
+        agent.echo_hooks = isatty(STDERR_FILENO);
         r = agent_open(&agent, config, &reason);
         if (r < 0) {
                 log_error("%s", reason.text);

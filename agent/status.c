@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "health.h"
+#include "service.h"
 
 static json_t *str_or_null(const char *s) {
         return s && *s ? json_string(s) : json_null();
@@ -26,6 +28,29 @@ static json_int_t count_pending_events(const Config *c) {
                         n++;
         (void) closedir(d);
         return n;
+}
+
+/* The unit's state over D-Bus and the version it reports; what cannot be
+ * read is null, with the reason in "error". */
+static json_t *service_status(const Config *c) {
+        _cleanup_(service_freep) Service *svc = NULL;
+        _cleanup_(health_probe_freep) HealthProbe *probe = NULL;
+        Reason reason = REASON_NULL;
+        ServiceInfo info;
+        char running[256] = "";
+
+        if (!c->unit)
+                return json_pack("{s:n, s:n, s:n}", "unit", "active_state", "running_version");
+        if (service_open(c->bus, c->unit, &svc, &reason) < 0 ||
+            service_info(svc, &info, &reason) < 0)
+                return json_pack("{s:s, s:n, s:n, s:s}", "unit", c->unit, "active_state",
+                                 "running_version", "error", reason.text);
+        if (c->version_url && health_probe_new(c, &probe) == 0)
+                (void) health_version(probe, 2000000, running, sizeof(running), &reason);
+        return json_pack("{s:s, s:s, s:s, s:o, s:i, s:i}", "unit", c->unit, "active_state",
+                         info.active_state, "sub_state", info.sub_state, "running_version",
+                         str_or_null(running), "main_pid", (int) info.main_pid, "n_restarts",
+                         (int) info.n_restarts);
 }
 
 int status_build(Agent *a, json_t **ret) {
@@ -51,8 +76,7 @@ int status_build(Agent *a, json_t **ret) {
                                  str_or_null(st->last.to_version), "time",
                                  str_or_null(st->last.time), "error", str_or_null(st->last.error));
 
-        json_t *service = json_pack("{s:o, s:n, s:n}", "unit", str_or_null(a->config->unit),
-                                    "active_state", "running_version");
+        json_t *service = service_status(a->config);
 
         json_t *doc = json_pack(
                 "{s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:s, s:o, s:o}", "worker_id",

@@ -97,17 +97,17 @@ typedef struct Unpacker {
 /* Entry names come from the archive: keep control characters and excessive
  * length out of the log line the reason ends up in. */
 static const char *shown(const char *s, char buf[static SHOWN_MAX]) {
-        size_t i = 0;
+        char *q = buf, *end = buf + SHOWN_MAX - 4;
 
-        for (; s[i] != '\0' && i < SHOWN_MAX - 4; i++) {
-                unsigned char c = (unsigned char) s[i];
-                buf[i] = c < 0x20 || c == 0x7f ? '?' : (char) c;
+        for (; *s != '\0' && q < end; s++) {
+                unsigned char c = (unsigned char) *s;
+                *q++ = c < 0x20 || c == 0x7f ? '?' : (char) c;
         }
-        if (s[i] != '\0') {
-                memcpy(buf + i, "...", 3);
-                i += 3;
+        if (*s != '\0') {
+                memcpy(q, "...", 3);
+                q += 3;
         }
-        buf[i] = '\0';
+        *q = '\0';
         return buf;
 }
 
@@ -256,7 +256,8 @@ static int reader_new(int fd, struct archive **ret, Reason *reason) {
         _cleanup_(archive_read_unrefp) struct archive *a = archive_read_new();
 
         if (!a)
-                return reason_fail(reason, -ENOMEM, "failed to read package archive: out of memory");
+                return reason_fail(reason, -ENOMEM,
+                                   "failed to read package archive: out of memory");
 
         /* Not archive_read_support_filter_all(): that would let an archive
          * pick a filter run as an external program. ARCHIVE_WARN from one of
@@ -283,11 +284,24 @@ static int reader_new(int fd, struct archive **ret, Reason *reason) {
         return 0;
 }
 
+/* Returns 1 with the next entry, 0 at the end, or a negative errno. The
+ * previous entry must have been read or skipped to its end, padding
+ * included (archive_read_data_skip()). */
 static int read_next_header(struct archive *a, struct archive_entry **ret, Reason *reason) {
+        la_int64_t before = archive_filter_bytes(a, 0);
         int r = archive_read_next_header(a, ret);
 
-        if (r == ARCHIVE_EOF)
+        if (r == ARCHIVE_EOF) {
+                /* libarchive takes input ending cleanly between two entries
+                 * for the end of the archive. A tar archive ends with zero
+                 * blocks, which the reader consumes: if nothing was consumed,
+                 * the archive was cut short. */
+                if (archive_filter_bytes(a, 0) == before)
+                        return reason_reject(reason, -EBADMSG,
+                                             "corrupt package archive: truncated, no "
+                                             "end-of-archive marker");
                 return 0;
+        }
         /* ARCHIVE_WARN flags lossy metadata such as a name not convertible
          * to the locale; ARCHIVE_RETRY a damaged header, which is corrupt. */
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
@@ -303,8 +317,8 @@ static int slot_ini_read(struct archive *a, struct archive_entry *e, char **ret_
         size_t len = 0;
 
         if (size < 0)
-                return reason_reject(reason, -EBADMSG, "corrupt package archive: " SLOT_INI
-                                                       " has a negative size");
+                return reason_reject(reason, -EBADMSG,
+                                     "corrupt package archive: " SLOT_INI " has a negative size");
         if (size > SLOT_INI_MAX)
                 return reason_reject(reason, -EFBIG,
                                      SLOT_INI " is larger than 64 KiB (%" PRId64 " bytes)", size);
@@ -436,8 +450,7 @@ static int entry_check(Unpacker *u, struct archive_entry *e) {
 
         if (strncmp(u->path, SLOT_INI "/", strlen(SLOT_INI "/")) == 0)
                 return reason_reject(u->reason, -EPERM,
-                                     "unsafe archive: \"%s\" would turn " SLOT_INI
-                                     " into a folder",
+                                     "unsafe archive: \"%s\" would turn " SLOT_INI " into a folder",
                                      shown(name, b1));
 
         if (symlink) {
@@ -510,7 +523,7 @@ static int entry_check(Unpacker *u, struct archive_entry *e) {
 
 /* A hard link must name a regular file unpacked before it, and never
  * slot.ini: a hard link carrying data would rewrite the checked slot.ini. */
-static int hardlink_check(Unpacker *u, struct archive_entry *e) {
+static int hardlink_check(Unpacker *u) {
         char b1[SHOWN_MAX], b2[SHOWN_MAX];
         struct stat st;
 
@@ -529,7 +542,6 @@ static int hardlink_check(Unpacker *u, struct archive_entry *e) {
                                      "unsafe archive: hard link \"%s\" -> " SLOT_INI
                                      " would let it change after it was checked",
                                      shown(u->path, b1));
-        (void) e;
         return 0;
 }
 
@@ -539,7 +551,7 @@ static int entry_write(Unpacker *u, struct archive_entry *e) {
         int r;
 
         if (archive_entry_hardlink(e)) {
-                r = hardlink_check(u, e);
+                r = hardlink_check(u);
                 if (r < 0)
                         return r;
         }
@@ -638,8 +650,8 @@ static int unpack_here(int fd, Unpacker *u) {
         /* No archive_write_disk_set_standard_lookup(): owners are not
          * restored, so user and group names need no lookup. */
         if (archive_write_disk_set_options(writer, EXTRACT_FLAGS) != ARCHIVE_OK)
-                return reason_fail(u->reason, -EOPNOTSUPP,
-                                   "failed to unpack package: %s", archive_error_string(writer));
+                return reason_fail(u->reason, -EOPNOTSUPP, "failed to unpack package: %s",
+                                   archive_error_string(writer));
 
         u->reader = reader;
         u->writer = writer;
@@ -669,6 +681,9 @@ static int unpack_here(int fd, Unpacker *u) {
                         if (r < 0)
                                 return r;
                 }
+                /* Consumes the rest and the padding, for read_next_header(). */
+                if (archive_read_data_skip(reader) < ARCHIVE_WARN)
+                        return read_error(reader, u->path, u->reason);
                 progress(u, false);
         }
 
@@ -677,8 +692,8 @@ static int unpack_here(int fd, Unpacker *u) {
 
         if (archive_write_close(writer) < ARCHIVE_WARN) {
                 int e = archive_errno(writer);
-                return reason_fail(u->reason, e > 0 ? -e : -EIO,
-                                   "failed to finish unpacking: %s", archive_error_string(writer));
+                return reason_fail(u->reason, e > 0 ? -e : -EIO, "failed to finish unpacking: %s",
+                                   archive_error_string(writer));
         }
         progress(u, true);
         return 0;
@@ -785,8 +800,8 @@ int unpack_read_slot_ini(int fd, char **ret_ini, size_t *ret_len, Reason *reason
         int r;
 
         if (fd < 0 || !ret_ini || !ret_len)
-                return reason_fail(reason, -EINVAL, "failed to read " SLOT_INI
-                                                    ": invalid arguments");
+                return reason_fail(reason, -EINVAL,
+                                   "failed to read " SLOT_INI ": invalid arguments");
 
         r = reader_new(fd, &a, reason);
         if (r < 0)
