@@ -632,9 +632,10 @@ static int slot_ini_unpack(Unpacker *u, struct archive_entry *e) {
 }
 
 /* Runs with the slot as working folder, so entry paths stay relative (as
- * SECURE_NOABSOLUTEPATHS wants). The writer is freed before returning, still
- * inside the slot: freeing applies the deferred folder modes and times by
- * relative path. */
+ * SECURE_NOABSOLUTEPATHS wants); the agent is single-threaded, so nothing
+ * else sees the change (nor libarchive's brief umask(0)). The writer is freed
+ * before returning, still inside the slot: freeing applies the deferred
+ * folder modes and times by relative path. */
 static int unpack_here(int fd, Unpacker *u) {
         _cleanup_(archive_read_unrefp) struct archive *reader = NULL;
         _cleanup_(archive_write_unrefp) struct archive *writer = NULL;
