@@ -171,6 +171,8 @@ static const ConfigItem config_items[] = {
         DUR("coordinator", "connect_timeout", connect_timeout),
         DUR("coordinator", "update_timeout", update_timeout),
         COUNT("coordinator", "retries", retries),
+        DUR("coordinator", "retry_backoff", retry_backoff),
+        DUR("coordinator", "stall_timeout", stall_timeout),
         STR("service", "unit", unit),
         {"service", "bus", parse_bus_field, offsetof(Config, bus), "system or user"},
         DUR("service", "restart_timeout", restart_timeout),
@@ -206,6 +208,8 @@ static void config_defaults(Config *c) {
         c->connect_timeout = 10 * USEC_PER_SEC;
         c->update_timeout = 300 * USEC_PER_SEC;
         c->retries = 5;
+        c->retry_backoff = 1 * USEC_PER_SEC;
+        c->stall_timeout = 30 * USEC_PER_SEC;
         c->bus = BUS_SYSTEM;
         c->restart_timeout = 90 * USEC_PER_SEC;
         c->health_timeout = 120 * USEC_PER_SEC;

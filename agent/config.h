@@ -49,6 +49,8 @@ typedef struct Config {
         uint64_t connect_timeout;
         uint64_t update_timeout;
         uint64_t retries;
+        uint64_t retry_backoff; /* first backoff step, doubled per retry */
+        uint64_t stall_timeout; /* abort a download that receives nothing this long */
 
         /* [service] */
         char *unit;

@@ -377,7 +377,8 @@ int op_verify(Agent *a, const char *path, const char *sig_path, char **ret_summa
         return 0;
 }
 
-int op_install(Agent *a, const char *path, const char *sig_path, Reason *reason) {
+static int install(Agent *a, const char *path, const char *sig_path, bool hash_verified,
+                   Reason *reason) {
         StoreState *st = &a->store->st;
         const MinisignKeyring *kr;
         UnpackContext uc = {.progress = {.show = a->progress}};
@@ -390,13 +391,22 @@ int op_install(Agent *a, const char *path, const char *sig_path, Reason *reason)
         (void) format_key_id;
         (void) snprintf(from_version, sizeof(from_version), "%s", active_version(a));
 
-        r = agent_keyring(a, &kr, reason);
-        if (r < 0)
-                goto refused;
-
-        r = package_open_verified(path, sig_path, kr, a->config->max_package_size, &fd, reason);
-        if (r < 0)
-                goto refused;
+        if (hash_verified && !sig_path) {
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0) {
+                        r = reason_fail(reason, -errno, "cannot open %s: %s", path,
+                                        strerror(errno));
+                        goto refused;
+                }
+        } else {
+                r = agent_keyring(a, &kr, reason);
+                if (r < 0)
+                        goto refused;
+                r = package_open_verified(path, sig_path, kr, a->config->max_package_size, &fd,
+                                          reason);
+                if (r < 0)
+                        goto refused;
+        }
         r = read_meta(a, fd, path, &uc.meta, reason);
         if (r < 0)
                 goto refused;
@@ -500,6 +510,14 @@ refused:
                 (void) store_save(a->store);
         }
         return r;
+}
+
+int op_install(Agent *a, const char *path, const char *sig_path, Reason *reason) {
+        return install(a, path, sig_path, false, reason);
+}
+
+int op_install_downloaded(Agent *a, const char *path, const char *sig_path, Reason *reason) {
+        return install(a, path, sig_path, true, reason);
 }
 
 /* Whether a slot may become active, and why not. */

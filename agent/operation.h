@@ -45,6 +45,11 @@ int op_verify(Agent *a, const char *path, const char *sig_path, char **ret_summa
  * slot already runs that version. */
 int op_install(Agent *a, const char *path, const char *sig_path, Reason *reason);
 
+/* The same for a package whose SHA-256 was just checked against a signed
+ * manifest (a download into state_dir): with sig_path NULL no detached
+ * signature is required. */
+int op_install_downloaded(Agent *a, const char *path, const char *sig_path, Reason *reason);
+
 /* Switches to slot (or the other one when slot < 0). */
 int op_switch(Agent *a, int slot, SwitchFlags flags, Reason *reason);
 

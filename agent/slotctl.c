@@ -12,6 +12,8 @@
 #include "log.h"
 #include "operation.h"
 #include "status.h"
+#include "update.h"
+#include "fileio.h"
 
 /* Exit codes of the contract (SPEC section 1). */
 enum {
@@ -40,6 +42,8 @@ static void usage(FILE *out) {
                        "\n"
                        "commands:\n"
                        "  status                         slots, phase, service, last result\n"
+                       "  check                          what the coordinator offers; changes nothing\n"
+                       "  update                         check, then download and install\n"
                        "  install FILE [--sig SIGFILE]   verify, unpack, switch, verify service\n"
                        "  verify FILE [--sig SIGFILE]    check a package's signature and metadata\n"
                        "  switch [a|b] [--no-restart] [--force]\n"
@@ -216,6 +220,106 @@ static int cmd_mark_bad(Agent *a, char **args) {
         return cmd_mark(a, args, SLOT_BAD);
 }
 
+static const char *const offer_words[] = {
+        [OFFER_INSTALL] = "install",
+        [OFFER_UP_TO_DATE] = "up_to_date",
+        [OFFER_NOT_IN_ROLLOUT] = "not_in_rollout",
+        [OFFER_KNOWN_BAD] = "known_bad",
+};
+
+static void print_offer(Agent *a, const CheckResult *res) {
+        const Manifest *m = res->manifest;
+        int active = store_active(a->store);
+        const char *installed = active >= 0 ? a->store->st.slots[active].version : "";
+
+        if (opts.json) {
+                _cleanup_(json_decrefp) json_t *doc = json_pack(
+                        "{s:s, s:o, s:s, s:s, s:I, s:s, s:b}", "offered_version", m->version,
+                        "active_version", installed[0] ? json_string(installed) : json_null(),
+                        "decision", offer_words[res->offer], "url", m->url, "size",
+                        (json_int_t) m->size, "sha256", m->sha256_hex, "would_install",
+                        res->offer == OFFER_INSTALL);
+                print_json(doc);
+                return;
+        }
+        if (opts.quiet)
+                return;
+        switch (res->offer) {
+        case OFFER_INSTALL:
+                (void) printf("offered %s (active %s): would install\n", m->version,
+                              installed[0] ? installed : "none");
+                break;
+        case OFFER_UP_TO_DATE:
+                (void) printf("offered %s: already up to date\n", m->version);
+                break;
+        case OFFER_NOT_IN_ROLLOUT:
+                (void) printf("offered %s: worker %s is outside the rollout (%d%%), not "
+                              "installing\n",
+                              m->version, a->config->worker_id, m->percent);
+                break;
+        case OFFER_KNOWN_BAD:
+                (void) printf("offered %s: it failed here before (slot %s is bad), not "
+                              "installing\n",
+                              m->version, slot_name(active == 0 ? 1 : 0));
+                break;
+        }
+}
+
+static int cmd_check(Agent *a, char **args) {
+        Reason reason = REASON_NULL;
+        _cleanup_(check_result_done) CheckResult res = {0};
+        (void) args;
+        int r = update_check(a, false, &res, &reason);
+        if (r < 0) {
+                log_error("check failed: %s", reason.text);
+                return exit_for(r, &reason);
+        }
+        print_offer(a, &res);
+        return EXIT_DONE;
+}
+
+static void download_progress(uint64_t done, uint64_t total, double rate, void *userdata) {
+        const char *version = userdata;
+        (void) printf("\rdownloading %s: %3d%% at %.1f MB/s", version,
+                      total ? (int) (done * 100 / total) : 0, rate / 1e6);
+        (void) fflush(stdout);
+}
+
+static int cmd_update(Agent *a, char **args) {
+        Reason reason = REASON_NULL;
+        _cleanup_(check_result_done) CheckResult res = {0};
+        char what[300], done[256];
+        (void) args;
+
+        int r = update_check(a, false, &res, &reason);
+        if (r < 0) {
+                if (reason.rejected) {
+                        a->store->st.last = (LastResult) {.set = true, .result = RESULT_REJECTED};
+                        (void) snprintf(a->store->st.last.error, sizeof(a->store->st.last.error),
+                                        "%s", reason.text);
+                        iso8601_now(a->store->st.last.time, sizeof(a->store->st.last.time));
+                        (void) store_save(a->store);
+                }
+                log_error("update failed: %s", reason.text);
+                return exit_for(r, &reason);
+        }
+        if (res.offer != OFFER_INSTALL) {
+                print_offer(a, &res);
+                return EXIT_DONE;
+        }
+        r = update_apply(a, res.manifest, a->progress ? download_progress : NULL,
+                         res.manifest->version, &reason);
+        if (a->progress)
+                (void) printf("\n");
+        int active = store_active(a->store);
+        (void) snprintf(what, sizeof(what), "update to %s failed", res.manifest->version);
+        (void) snprintf(done, sizeof(done), "updated to %s on slot %s", res.manifest->version,
+                        active >= 0 ? slot_name(active) : "?");
+        if (r == OP_UP_TO_DATE)
+                r = 0;
+        return finish(a, r, &reason, what, done);
+}
+
 typedef struct Command {
         const char *name;
         int min_args, max_args;
@@ -227,6 +331,8 @@ typedef struct Command {
 static const Command commands[] = {
         {"status", 0, 0, false, false, false, cmd_status},
         {"verify", 1, 1, false, true, false, cmd_verify},
+        {"check", 0, 0, false, false, false, cmd_check},
+        {"update", 0, 0, true, false, false, cmd_update},
         {"install", 1, 1, true, true, false, cmd_install},
         {"switch", 0, 1, true, false, true, cmd_switch},
         {"rollback", 0, 0, true, false, false, cmd_rollback},

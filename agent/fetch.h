@@ -1,0 +1,35 @@
+/* fetch.h: downloads from the coordinator with libcurl: small documents
+ * (manifest, signatures) into memory, packages into one resumable partial
+ * file under state_dir. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "manifest.h"
+#include "reason.h"
+
+/* GETs url into memory (at most max bytes). With etag, sends
+ * If-None-Match; a 304 returns 0 with *ret_not_modified set and no body.
+ * Returns 0; -ENOENT on 404; -EFBIG past max; -EIO otherwise (reason
+ * names the URL and the cause). */
+int fetch_document(const Config *c, const char *url, size_t max, const char *etag,
+                   char **ret_body, size_t *ret_len, char **ret_etag, bool *ret_not_modified,
+                   Reason *reason);
+
+typedef void (*fetch_progress_fn)(uint64_t done, uint64_t total, double bytes_per_sec,
+                                  void *userdata);
+
+/* Downloads m->url into <state_dir>/download/, resuming a partial file of
+ * the same package with Range, retrying with exponential backoff and
+ * jitter, within update_timeout, accepting at most m->size bytes, and
+ * checking SHA-256. Returns 0 with the path of the complete file; a
+ * rejection for a size or hash mismatch; -ENOSPC when the disk is too
+ * full; -ETIMEDOUT or -EIO when it could not be fetched. */
+int fetch_package(const Config *c, const Manifest *m, fetch_progress_fn progress, void *userdata,
+                  char **ret_path, Reason *reason);
+
+/* Deletes downloads other than the package with this hash (NULL: all). */
+void fetch_prune(const Config *c, const char *keep_sha256_hex);

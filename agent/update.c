@@ -1,0 +1,185 @@
+/* update.c: the pull protocol (update.h). The manifest's signature is
+ * checked before jansson sees it; the cached copy is kept with its
+ * signature and checked again before each reuse. */
+#include "update.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fileio.h"
+#include "minisign.h"
+
+#define SIG_MAX 4096
+#define CACHE_BODY "manifest.json"
+#define CACHE_SIG "manifest.json.minisig"
+#define CACHE_ETAG "manifest.etag"
+#define PUBLISH_RACE_RETRIES 2
+
+void check_result_done(CheckResult *r) {
+        r->manifest = manifest_free(r->manifest);
+}
+
+static int verify_manifest(Agent *a, const char *body, size_t len, const char *sig_text,
+                           size_t sig_len, const char *sig_url, Reason *reason) {
+        const MinisignKeyring *kr;
+        _cleanup_(minisign_sig_freep) MinisignSig *sig = NULL;
+        int r = agent_keyring(a, &kr, reason);
+        if (r < 0)
+                return r;
+        r = minisign_sig_parse(sig_text, sig_len, &sig, reason);
+        if (r < 0) {
+                if (reason)
+                        reason->rejected = true;
+                return r;
+        }
+        r = minisign_verify_buffer(kr, sig, body, len, NULL, reason);
+        if (r < 0 && reason) {
+                char detail[300];
+                size_t dl = strnlen(reason->text, sizeof(detail) - 1);
+                memcpy(detail, reason->text, dl);
+                detail[dl] = '\0';
+                (void) snprintf(reason->text, sizeof(reason->text),
+                                "manifest signature %.150s: %s", sig_url, detail);
+        }
+        return r;
+}
+
+static int read_cache(Agent *a, const char *name, size_t max, char **ret, size_t *ret_len) {
+        char path[4096];
+        (void) snprintf(path, sizeof(path), "%s/%s", a->config->state_dir, name);
+        return read_file_bounded(path, max, ret, ret_len);
+}
+
+static void write_cache(Agent *a, const char *body, size_t len, const char *sig, size_t sig_len,
+                        const char *etag) {
+        Store *s = a->store;
+        /* The body and its signature go first; the ETag last, so a crash in
+         * between costs one full fetch, never a stale pairing. */
+        (void) unlinkat(s->state_fd, CACHE_ETAG, 0);
+        if (write_file_atomic_at(s->state_fd, CACHE_BODY, body, len, 0600) < 0 ||
+            write_file_atomic_at(s->state_fd, CACHE_SIG, sig, sig_len, 0600) < 0)
+                return;
+        if (etag)
+                (void) write_file_atomic_at(s->state_fd, CACHE_ETAG, etag, strlen(etag), 0600);
+}
+
+int update_check(Agent *a, bool use_cache, CheckResult *ret, Reason *reason) {
+        const Config *c = a->config;
+        _cleanup_free_ char *sig_url = NULL, *etag = NULL, *body = NULL, *sig = NULL,
+                            *new_etag = NULL;
+        size_t len = 0, sig_len = 0;
+        bool not_modified = false;
+        int r;
+
+        if (!c->manifest_url)
+                return reason_fail(reason, -EINVAL,
+                                   "no [coordinator] manifest_url in %s", c->path);
+        r = manifest_signature_url(c->manifest_url, &sig_url);
+        if (r < 0)
+                return reason_fail(reason, r, "bad manifest_url %s", c->manifest_url);
+
+        if (use_cache)
+                (void) read_cache(a, CACHE_ETAG, 255, &etag, NULL);
+
+        for (int attempt = 0;; attempt++) {
+                body = mfree(body);
+                sig = mfree(sig);
+                new_etag = mfree(new_etag);
+                r = fetch_document(c, c->manifest_url, MANIFEST_MAX, attempt == 0 ? etag : NULL,
+                                   &body, &len, &new_etag, &not_modified, reason);
+                if (r < 0)
+                        return r;
+                if (not_modified) {
+                        if (read_cache(a, CACHE_BODY, MANIFEST_MAX, &body, &len) < 0 ||
+                            read_cache(a, CACHE_SIG, SIG_MAX, &sig, &sig_len) < 0) {
+                                /* The cache is gone: fetch it whole. */
+                                etag = mfree(etag);
+                                continue;
+                        }
+                } else {
+                        r = fetch_document(c, sig_url, SIG_MAX, NULL, &sig, &sig_len, NULL, NULL,
+                                           reason);
+                        if (r == -ENOENT)
+                                return reason_reject(reason, -EBADMSG,
+                                                     "manifest signature %s is missing (HTTP 404)",
+                                                     sig_url);
+                        if (r < 0)
+                                return r;
+                }
+                r = verify_manifest(a, body, len, sig, sig_len, sig_url, reason);
+                if (r == -EBADMSG && !not_modified && attempt < PUBLISH_RACE_RETRIES) {
+                        /* Perhaps a release was published between the two GETs. */
+                        (void) usleep(200 * 1000);
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                break;
+        }
+
+        _cleanup_(manifest_freep) Manifest *m = NULL;
+        r = manifest_parse(body, len, c->manifest_url, &m, reason);
+        if (r < 0)
+                return r;
+        if (!not_modified && use_cache)
+                write_cache(a, body, len, sig, sig_len, new_etag);
+
+        int offer = manifest_decide(m, c, &a->store->st, store_active(a->store), time(NULL),
+                                    reason);
+        if (offer < 0)
+                return offer;
+        ret->manifest = TAKE_PTR(m);
+        ret->offer = offer;
+        ret->not_modified = not_modified;
+        return 0;
+}
+
+int update_apply(Agent *a, const Manifest *m, fetch_progress_fn progress, void *userdata,
+                 Reason *reason) {
+        _cleanup_free_ char *path = NULL, *sig_url = NULL, *sig = NULL, *sig_path = NULL;
+        size_t sig_len = 0;
+        Store *s = a->store;
+        int r;
+
+        s->st.phase = PHASE_DOWNLOADING;
+        (void) store_save(s);
+        r = fetch_package(a->config, m, progress, userdata, &path, reason);
+        if (r < 0) {
+                s->st.phase = PHASE_IDLE;
+                (void) store_save(s);
+                return r;
+        }
+
+        /* The package's own signature, where the coordinator serves one. */
+        r = manifest_signature_url(m->url, &sig_url);
+        if (r >= 0) {
+                Reason ignored = REASON_NULL;
+                r = fetch_document(a->config, sig_url, SIG_MAX, NULL, &sig, &sig_len, NULL, NULL,
+                                   &ignored);
+                if (r >= 0) {
+                        if (asprintf(&sig_path, "%s.minisig", path) < 0)
+                                return -ENOMEM;
+                        _cleanup_close_ int fd = open(sig_path, O_WRONLY | O_CREAT | O_TRUNC |
+                                                                O_CLOEXEC,
+                                                      0600);
+                        if (fd < 0 || write(fd, sig, sig_len) != (ssize_t) sig_len)
+                                return reason_fail(reason, -EIO, "cannot write %s", sig_path);
+                } else if (r != -ENOENT) {
+                        s->st.phase = PHASE_IDLE;
+                        (void) store_save(s);
+                        return reason_fail(reason, r, "cannot fetch %s: %s", sig_url,
+                                           ignored.text);
+                }
+        }
+
+        r = op_install_downloaded(a, path, sig_path, reason);
+        /* The download has served its purpose, whatever the outcome. */
+        fetch_prune(a->config, NULL);
+        return r;
+}
