@@ -132,7 +132,9 @@ static size_t on_header(char *data, size_t size, size_t n, void *userdata) {
 int fetch_document(const Config *c, const char *url, size_t max, const char *etag,
                    char **ret_body, size_t *ret_len, char **ret_etag, bool *ret_not_modified,
                    Reason *reason) {
-        _cleanup_(curl_easy_cleanupp) CURL *h = NULL;
+        /* One handle for all documents: a poll reuses the kept-alive
+         * connection and TLS session instead of a fresh handshake. */
+        static CURL *h;
         _cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
         char errbuf[CURL_ERROR_SIZE] = "";
         EtagCapture captured = {.etag = ""};
@@ -140,9 +142,12 @@ int fetch_document(const Config *c, const char *url, size_t max, const char *eta
 
         if ((r = fetch_global_init()) < 0)
                 return reason_fail(reason, r, "cannot initialise libcurl");
-        h = curl_easy_init();
-        if (!h)
-                return -ENOMEM;
+        if (!h) {
+                h = curl_easy_init();
+                if (!h)
+                        return -ENOMEM;
+        } else
+                curl_easy_reset(h);
         _cleanup_free_ char *buf = malloc(max + 1);
         if (!buf)
                 return -ENOMEM;
@@ -167,6 +172,9 @@ int fetch_document(const Config *c, const char *url, size_t max, const char *eta
         }
 
         CURLcode cc = curl_easy_perform(h);
+        /* The handle outlives this call: drop what points at our stack. */
+        (void) curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        (void) curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
         if (body.overflow)
                 return reason_reject(reason, -EFBIG, "%s: answer larger than %zu bytes", url, max);
         if (cc != CURLE_OK)

@@ -1,26 +1,46 @@
-/* slotd.c: the daemon. It recovers the store on start, tells systemd it is
- * ready, and serves until SIGTERM; SIGHUP reloads the configuration (a bad
- * new one is refused and the old one kept). It takes the store lock only
- * while it works on the store, so slotctl stays usable beside it. */
+/* slotd.c: the daemon. It recovers the store before anything else, polls
+ * the coordinator every check_interval (plus a random share of
+ * check_splay), and runs each update in a child process that holds the
+ * store lock, so the daemon itself stays responsive (watchdog, signals)
+ * and slotctl stays usable beside it. While idle it watches the running
+ * service for drift. SIGHUP reloads the configuration (a bad new one is
+ * refused), SIGUSR1 checks now, SIGTERM stops cleanly. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <openssl/rand.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "config.h"
+#include "health.h"
 #include "log.h"
 #include "operation.h"
+#include "service.h"
+#include "update.h"
 
 typedef struct Daemon {
         const char *config_path;
         Config *config;
         Agent agent;
         sd_event *event;
+        sd_event_source *poll_timer;
+        sd_event_source *monitor_timer;
+        sd_event_source *child_source;
+        sd_event_source *child_pipe_source;
+        pid_t child;
+        char child_version[VERSION_MAX];
+        char last_notice[600]; /* the last offer/rejection logged, to log changes only */
+        char last_drift[300];
 } Daemon;
 
 static void config_log(bool is_error, const char *line, void *userdata) {
@@ -31,9 +51,26 @@ static void config_log(bool is_error, const char *line, void *userdata) {
                 log_warning("%s", line);
 }
 
+static uint64_t now_usec(clockid_t clock) {
+        struct timespec ts;
+        (void) clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static uint64_t random_below(uint64_t n) {
+        uint64_t r = 0;
+        if (n == 0)
+                return 0;
+        (void) RAND_bytes((unsigned char *) &r, sizeof(r));
+        return r % n;
+}
+
+/* "idle, 1.1.0 on slot b" and the like, for systemctl status. */
 static void daemon_status(Daemon *d) {
         Store *s = d->agent.store;
         int active = store_active(s);
+        if (d->child > 0)
+                return; /* the child reports its own progress */
         if (active < 0)
                 (void) sd_notifyf(0, "STATUS=%s, no active slot", phase_to_string(s->st.phase));
         else
@@ -43,9 +80,25 @@ static void daemon_status(Daemon *d) {
                                   slot_name(active));
 }
 
+/* Logs a notice once until its text changes (a poll every minute must
+ * not repeat the same line every minute). */
+static void notice_once(Daemon *d, bool error, const char *text) {
+        if (strcmp(d->last_notice, text) == 0)
+                return;
+        (void) snprintf(d->last_notice, sizeof(d->last_notice), "%s", text);
+        if (error)
+                log_error("%s", text);
+        else
+                log_info("%s", text);
+}
+
 /* Finishes what an interrupted operation left, under the store lock. */
 static int daemon_recover(Daemon *d) {
         Reason reason = REASON_NULL;
+        uint64_t bound = d->config->restart_timeout + d->config->health_timeout +
+                         d->config->rollback_timeout + d->config->restart_timeout;
+        (void) sd_notifyf(0, "STATUS=recovering the slot store\nEXTEND_TIMEOUT_USEC=%llu",
+                          (unsigned long long) bound);
         int r = store_lock(d->agent.store, true);
         if (r < 0) {
                 log_error("cannot lock store %s/lock: %s", d->config->state_dir, strerror(-r));
@@ -58,12 +111,305 @@ static int daemon_recover(Daemon *d) {
         return r;
 }
 
+static int schedule_poll(Daemon *d, uint64_t delay_usec);
+
+/* The child's side: progress lines go up the pipe as "STATUS=..." text. */
+static int child_pipe_fd = -1;
+
+static void child_progress(uint64_t done, uint64_t total, double rate, void *userdata) {
+        const char *version = userdata;
+        if (child_pipe_fd >= 0)
+                (void) dprintf(child_pipe_fd, "downloading %s: %d%% at %.0f MB/s\n", version,
+                               total ? (int) (done * 100 / total) : 0, rate / 1e6);
+}
+
+/* Runs in the forked child: take the lock, finish leftovers, decide again
+ * with the state read under the lock, download and install. The exit code
+ * tells the parent what happened. */
+static int child_update(Daemon *d, const Manifest *m) {
+        Agent *a = &d->agent;
+        Reason reason = REASON_NULL;
+        int r = store_lock(a->store, false);
+        if (r == -EWOULDBLOCK) {
+                log_info("store busy (slotctl?), update to %s postponed", m->version);
+                return 75;
+        }
+        if (r < 0) {
+                log_error("cannot lock store %s/lock: %s", a->config->state_dir, strerror(-r));
+                return 1;
+        }
+        r = op_recover(a, &reason);
+        if (r < 0) {
+                log_error("%s", reason.text);
+                return 1;
+        }
+        r = manifest_decide(m, a->config, &a->store->st, store_active(a->store), time(NULL),
+                            &reason);
+        if (r < 0) {
+                log_error("update to %s rejected: %s", m->version, reason.text);
+                return 3;
+        }
+        if (r != OFFER_INSTALL)
+                return 0;
+        if (a->store->st.phase == PHASE_DEGRADED) {
+                log_warning("store degraded: not installing %s until an operator acts",
+                            m->version);
+                return 1;
+        }
+        (void) dprintf(child_pipe_fd, "installing %s\n", m->version);
+        log_info("updating to %s from %s", m->version, m->url);
+        r = update_apply(a, m, child_progress, (void *) m->version, &reason);
+        if (r < 0) {
+                log_error("update to %s failed: %s", m->version, reason.text);
+                return reason.rejected ? 3 : 1;
+        }
+        if (r == OP_UP_TO_DATE)
+                log_info("%s is already installed", m->version);
+        else
+                log_info("updated to %s", m->version);
+        return 0;
+}
+
+static int on_child_pipe(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Daemon *d = userdata;
+        char buf[512];
+        (void) s;
+        (void) revents;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0) {
+                d->child_pipe_source = sd_event_source_disable_unref(d->child_pipe_source);
+                return 0;
+        }
+        buf[n] = '\0';
+        /* Only the last complete line matters for a status display. */
+        char *end = strrchr(buf, '\n');
+        if (end) {
+                *end = '\0';
+                char *line = strrchr(buf, '\n');
+                line = line ? line + 1 : buf;
+                (void) sd_notifyf(0, "STATUS=%s", line);
+        }
+        return 0;
+}
+
+static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        Daemon *d = userdata;
+        (void) s;
+        d->child = 0;
+        d->child_source = sd_event_source_disable_unref(d->child_source);
+        d->child_pipe_source = sd_event_source_disable_unref(d->child_pipe_source);
+        (void) store_load(d->agent.store);
+        if (si->si_code == CLD_EXITED && si->si_status == 75)
+                (void) schedule_poll(d, 5 * UINT64_C(1000000)); /* busy: try again soon */
+        daemon_status(d);
+        return 0;
+}
+
+static int start_child(Daemon *d, const Manifest *m) {
+        int pipefd[2];
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                (void) close(pipefd[0]);
+                (void) close(pipefd[1]);
+                return r;
+        }
+        if (pid == 0) {
+                (void) close(pipefd[0]);
+                child_pipe_fd = pipefd[1];
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                sigset_t none;
+                (void) sigemptyset(&none);
+                (void) sigprocmask(SIG_SETMASK, &none, NULL);
+                (void) signal(SIGTERM, SIG_DFL);
+                _exit(child_update(d, m));
+        }
+        (void) close(pipefd[1]);
+        d->child = pid;
+        (void) snprintf(d->child_version, sizeof(d->child_version), "%s", m->version);
+        int r = sd_event_add_child(d->event, &d->child_source, pid, WEXITED, on_child_exit, d);
+        if (r >= 0)
+                r = sd_event_add_io(d->event, &d->child_pipe_source, pipefd[0], EPOLLIN,
+                                    on_child_pipe, d);
+        if (r >= 0)
+                (void) sd_event_source_set_io_fd_own(d->child_pipe_source, true);
+        else
+                (void) close(pipefd[0]);
+        (void) sd_notifyf(0, "STATUS=updating to %s", m->version);
+        return r;
+}
+
+/* One poll: fetch and judge the manifest here (one 304 when nothing
+ * changed, over a kept-alive connection), and hand an update to a child. */
+static void daemon_poll(Daemon *d) {
+        _cleanup_(check_result_done) CheckResult res = {0};
+        Reason reason = REASON_NULL;
+        char text[600];
+
+        if (d->child > 0)
+                return;
+        if (!d->config->manifest_url) {
+                notice_once(d, false, "no [coordinator] manifest_url: not polling");
+                return;
+        }
+        (void) store_load(d->agent.store);
+        int r = update_check(&d->agent, true, &res, &reason);
+        if (r < 0) {
+                (void) snprintf(text, sizeof(text), "%s: %s",
+                                reason.rejected ? "manifest rejected" : "check failed",
+                                reason.text);
+                notice_once(d, true, text);
+                return;
+        }
+        const Manifest *m = res.manifest;
+        switch (res.offer) {
+        case OFFER_UP_TO_DATE:
+                (void) snprintf(text, sizeof(text), "up to date with %s", m->version);
+                notice_once(d, false, text);
+                return;
+        case OFFER_NOT_IN_ROLLOUT:
+                (void) snprintf(text, sizeof(text), "%s offered to %d%%: outside the rollout",
+                                m->version, m->percent);
+                notice_once(d, false, text);
+                return;
+        case OFFER_KNOWN_BAD:
+                (void) snprintf(text, sizeof(text),
+                                "%s offered, but it failed here before: not installing again",
+                                m->version);
+                notice_once(d, true, text);
+                return;
+        default:
+                break;
+        }
+        if (!d->config->auto_update) {
+                (void) snprintf(text, sizeof(text), "update %s available (auto_update = no)",
+                                m->version);
+                notice_once(d, false, text);
+                return;
+        }
+        if (d->agent.store->st.phase == PHASE_DEGRADED) {
+                (void) snprintf(text, sizeof(text),
+                                "update %s available, but the store is degraded: an operator "
+                                "must act first",
+                                m->version);
+                notice_once(d, true, text);
+                return;
+        }
+        d->last_notice[0] = '\0';
+        r = start_child(d, m);
+        if (r < 0)
+                log_error("cannot start the update to %s: %s", m->version, strerror(-r));
+}
+
+static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Daemon *d = userdata;
+        (void) s;
+        (void) usec;
+        daemon_poll(d);
+        daemon_status(d);
+        return schedule_poll(d, d->config->check_interval + random_below(d->config->check_splay));
+}
+
+static int schedule_poll(Daemon *d, uint64_t delay_usec) {
+        uint64_t when = now_usec(CLOCK_MONOTONIC) + delay_usec;
+        if (d->poll_timer) {
+                int r = sd_event_source_set_time(d->poll_timer, when);
+                if (r < 0)
+                        return r;
+                return sd_event_source_set_enabled(d->poll_timer, SD_EVENT_ONESHOT);
+        }
+        return sd_event_add_time(d->event, &d->poll_timer, CLOCK_MONOTONIC, when, 10000,
+                                 on_poll_timer, d);
+}
+
+/* While idle: is the service up, and does it run the active slot's
+ * version? A difference is drift, reported once per distinct value. */
+static void daemon_monitor(Daemon *d) {
+        const Config *c = d->config;
+        _cleanup_(service_freep) Service *svc = NULL;
+        _cleanup_(health_probe_freep) HealthProbe *probe = NULL;
+        Reason reason = REASON_NULL;
+        ServiceInfo info;
+        char running[256], text[300];
+
+        if (d->child > 0 || !c->unit)
+                return;
+        Store *s = d->agent.store;
+        (void) store_load(s);
+        if (s->st.phase != PHASE_IDLE)
+                return;
+        int active = store_active(s);
+        if (active < 0)
+                return;
+        if (service_open(c->bus, c->unit, &svc, &reason) < 0 ||
+            service_info(svc, &info, &reason) < 0) {
+                notice_once(d, true, reason.text);
+                return;
+        }
+        if (strcmp(info.active_state, "active") != 0) {
+                (void) snprintf(text, sizeof(text), "%s is %s (%s)", c->unit, info.active_state,
+                                info.sub_state);
+                notice_once(d, true, text);
+                return;
+        }
+        if (!c->version_url || health_probe_new(c, &probe) < 0)
+                return;
+        if (health_version(probe, 5000000, running, sizeof(running), &reason) < 0) {
+                notice_once(d, true, reason.text);
+                return;
+        }
+        const char *expected = s->st.slots[active].version;
+        if (strcmp(running, expected) != 0) {
+                (void) snprintf(text, sizeof(text),
+                                "version drift: %s runs %s, slot %s holds %s", c->unit, running,
+                                slot_name(active), expected);
+                if (strcmp(text, d->last_drift) != 0) {
+                        log_warning("%s", text);
+                        (void) snprintf(d->last_drift, sizeof(d->last_drift), "%s", text);
+                }
+        } else
+                d->last_drift[0] = '\0';
+}
+
+static int on_monitor_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Daemon *d = userdata;
+        daemon_monitor(d);
+        (void) sd_event_source_set_time(s, usec + d->config->monitor_interval);
+        return 0;
+}
+
+static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Daemon *d = userdata;
+        (void) s;
+        (void) si;
+        log_info("check requested (SIGUSR1)");
+        d->last_notice[0] = '\0';
+        return schedule_poll(d, 0);
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Daemon *d = userdata;
+        (void) s;
+        (void) sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+        if (d->child > 0) {
+                /* A download resumes next time; a trial is finished on start. */
+                (void) kill(d->child, SIGTERM);
+                (void) waitpid(d->child, NULL, 0);
+                d->child = 0;
+        }
+        log_info("stopping on signal %u", si->ssi_signo);
+        return sd_event_exit(d->event, 0);
+}
+
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Daemon *d = userdata;
         Config *fresh = NULL;
         (void) s;
         (void) si;
-        (void) sd_notify(0, "RELOADING=1");
+        (void) sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                          (unsigned long long) now_usec(CLOCK_MONOTONIC));
         int r = config_load(d->config_path, config_log, NULL, &fresh);
         if (r < 0)
                 log_error("reload refused, keeping the running configuration: %s",
@@ -72,9 +418,13 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                  strcmp(fresh->state_dir, d->config->state_dir) != 0) {
                 log_error("reload refused: [slots] root and [agent] state_dir need a restart");
                 fresh = config_free(fresh);
+        } else if (d->child > 0) {
+                log_error("reload refused while an update runs; send SIGHUP again later");
+                fresh = config_free(fresh);
         } else {
                 config_free(d->config);
                 d->config = d->agent.config = fresh;
+                d->agent.keyring = minisign_keyring_free(d->agent.keyring);
                 log_info("configuration reloaded from %s", fresh->path);
         }
         (void) sd_notify(0, "READY=1");
@@ -86,6 +436,7 @@ int main(int argc, char **argv) {
         static const struct option options[] = {
                 {"config", required_argument, NULL, 'c'},
                 {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, 'V'},
                 {},
         };
         Daemon d = {0};
@@ -99,6 +450,9 @@ int main(int argc, char **argv) {
                 else if (c == 'h') {
                         (void) printf("usage: slotd [-c CONFIG]\n");
                         return 0;
+                } else if (c == 'V') {
+                        (void) printf("slotd " SLOTD_VERSION "\n");
+                        return 0;
                 } else
                         return 2;
         }
@@ -107,7 +461,10 @@ int main(int argc, char **argv) {
         if (r < 0) {
                 if (r != -EINVAL)
                         log_error("cannot read config %s: %s",
-                                  d.config_path ? d.config_path : CONFIG_DEFAULT_PATH,
+                                  d.config_path ? d.config_path
+                                  : getenv("SLOTD_CONFIG") && *getenv("SLOTD_CONFIG")
+                                          ? getenv("SLOTD_CONFIG")
+                                          : CONFIG_DEFAULT_PATH,
                                   strerror(-r));
                 return 2;
         }
@@ -126,17 +483,32 @@ int main(int argc, char **argv) {
         (void) sigaddset(&mask, SIGTERM);
         (void) sigaddset(&mask, SIGINT);
         (void) sigaddset(&mask, SIGHUP);
+        (void) sigaddset(&mask, SIGUSR1);
+        (void) sigaddset(&mask, SIGCHLD);
         (void) sigprocmask(SIG_BLOCK, &mask, NULL);
 
         r = sd_event_default(&d.event);
         if (r >= 0)
-                r = sd_event_add_signal(d.event, NULL, SIGTERM, NULL, NULL);
+                r = sd_event_add_signal(d.event, NULL, SIGTERM, on_sigterm, &d);
         if (r >= 0)
-                r = sd_event_add_signal(d.event, NULL, SIGINT, NULL, NULL);
+                r = sd_event_add_signal(d.event, NULL, SIGINT, on_sigterm, &d);
         if (r >= 0)
                 r = sd_event_add_signal(d.event, NULL, SIGHUP, on_sighup, &d);
         if (r >= 0)
+                r = sd_event_add_signal(d.event, NULL, SIGUSR1, on_sigusr1, &d);
+        if (r >= 0)
                 r = sd_event_set_watchdog(d.event, true);
+        /* The first poll comes soon after start, spread a little. */
+        if (r >= 0)
+                r = schedule_poll(&d, random_below(d.config->check_splay < 5000000
+                                                           ? d.config->check_splay
+                                                           : 5000000));
+        if (r >= 0 && d.config->unit)
+                r = sd_event_add_time_relative(d.event, &d.monitor_timer, CLOCK_MONOTONIC,
+                                               d.config->monitor_interval, 100000,
+                                               on_monitor_timer, &d);
+        if (r >= 0 && d.monitor_timer)
+                r = sd_event_source_set_enabled(d.monitor_timer, SD_EVENT_ON);
         if (r < 0) {
                 log_error("cannot set up the event loop: %s", strerror(-r));
                 return 1;
@@ -144,10 +516,12 @@ int main(int argc, char **argv) {
 
         (void) sd_notify(0, "READY=1");
         daemon_status(&d);
-        log_info("slotd started for %s (worker %s)", d.config->root, d.config->worker_id);
+        log_info("slotd %s started for %s (worker %s)", SLOTD_VERSION, d.config->root,
+                 d.config->worker_id);
         r = sd_event_loop(d.event);
-        (void) sd_notify(0, "STOPPING=1");
 
+        d.poll_timer = sd_event_source_unref(d.poll_timer);
+        d.monitor_timer = sd_event_source_unref(d.monitor_timer);
         d.event = sd_event_unref(d.event);
         agent_close(&d.agent);
         config_free(d.config);
