@@ -236,6 +236,10 @@ typedef struct LoadContext {
         Config *config;
         const char *path;
         FILE *file;
+        char *line_buf;
+        size_t line_cap;
+        char *long_values[16]; /* values of lines longer than inih's buffer */
+        unsigned n_long;
         unsigned line;
         int error;
         config_log_fn log_fn;
@@ -256,16 +260,68 @@ static void config_log(LoadContext *ctx, bool is_error, const char *fmt, ...) {
                 ctx->error = -EINVAL;
 }
 
+#define LONG_VALUE_MARK '\x01'
+#define LINE_MAX_BYTES (64 * 1024)
+
 /* inih hands lines through this reader so every handler call knows the
- * line number it came from. */
+ * line number it came from. inih's line buffer is short (200 bytes in
+ * Debian's build), too short for a URL with a query string: a longer
+ * "key = value" line reaches inih as "key = <mark><n>" and the handler
+ * takes the value from the side table. */
 static char *counting_reader(char *buf, int size, void *stream) {
         LoadContext *ctx = stream;
+        ssize_t n = getline(&ctx->line_buf, &ctx->line_cap, ctx->file);
+        if (n < 0)
+                return NULL;
         ctx->line++;
-        return fgets(buf, size, ctx->file);
+        if (n < size - 1) {
+                memcpy(buf, ctx->line_buf, (size_t) n + 1);
+                return buf;
+        }
+        char *eq = strchr(ctx->line_buf, '=');
+        if (n > LINE_MAX_BYTES || !eq || eq - ctx->line_buf > size - 16 ||
+            ctx->n_long >= ELEMENTSOF(ctx->long_values)) {
+                /* Not a key line we can carry: make inih report this line. */
+                (void) snprintf(buf, (size_t) size, "%c\n", LONG_VALUE_MARK);
+                return buf;
+        }
+        char *value = strdup(eq + 1);
+        if (!value)
+                return NULL;
+        ctx->long_values[ctx->n_long] = value;
+        (void) snprintf(buf, (size_t) size, "%.*s= %c%u\n", (int) (eq - ctx->line_buf),
+                        ctx->line_buf, LONG_VALUE_MARK, ctx->n_long);
+        ctx->n_long++;
+        return buf;
+}
+
+/* Trims a value carried past inih the way inih trims: white space, and
+ * an inline comment starting with ';' after white space. */
+static char *long_value(LoadContext *ctx, const char *marker) {
+        unsigned i = (unsigned) strtoul(marker + 1, NULL, 10);
+        if (i >= ctx->n_long)
+                return NULL;
+        char *v = ctx->long_values[i];
+        while (*v == ' ' || *v == '\t')
+                v++;
+        for (char *p = v; *p; p++)
+                if (*p == ';' && p > v && (p[-1] == ' ' || p[-1] == '\t')) {
+                        *p = '\0';
+                        break;
+                }
+        size_t len = strlen(v);
+        while (len > 0 && strchr(" \t\r\n", v[len - 1]))
+                v[--len] = '\0';
+        return v;
 }
 
 static int config_handler(void *user, const char *section, const char *key, const char *value) {
         LoadContext *ctx = user;
+        if (value[0] == LONG_VALUE_MARK) {
+                value = long_value(ctx, value);
+                if (!value)
+                        return 0;
+        }
         for (size_t i = 0; i < ELEMENTSOF(config_items); i++) {
                 const ConfigItem *it = &config_items[i];
                 if (strcmp(it->section, section) != 0 || strcmp(it->key, key) != 0)
@@ -416,6 +472,9 @@ int config_load(const char *path, config_log_fn log_fn, void *userdata, Config *
                 .userdata = userdata,
         };
         int r = ini_parse_stream(counting_reader, &ctx, config_handler, &ctx);
+        free(ctx.line_buf);
+        for (unsigned i = 0; i < ctx.n_long; i++)
+                free(ctx.long_values[i]);
         if (r < 0)
                 return -ENOMEM;
         if (r > 0)
