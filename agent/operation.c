@@ -66,6 +66,34 @@ static void record_result(Agent *a, Result result, const char *from, const char 
         iso8601_now(l->time, sizeof(l->time));
 }
 
+static uint64_t now_mono(void) {
+        struct timespec ts;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+void agent_emit(Agent *a, EventType type, const char *from_version, const char *to_version,
+                int from_slot, int to_slot, const char *error) {
+        EventData d = EVENT_DATA_INIT;
+        d.from_version = from_version && *from_version ? from_version : NULL;
+        d.to_version = to_version && *to_version ? to_version : NULL;
+        d.from_slot = from_slot;
+        d.to_slot = to_slot;
+        if (type == EVENT_UPDATE_REJECTED)
+                d.reason = error;
+        else
+                d.error = error;
+        if (type == EVENT_UPDATE_FAILED)
+                d.phase = phase_to_string(a->store->st.phase);
+        if (a->op_start && (type == EVENT_UPDATE_COMPLETED || type == EVENT_UPDATE_FAILED ||
+                            type == EVENT_ROLLBACK_COMPLETED || type == EVENT_ROLLBACK_FAILED))
+                d.duration_ms = (int64_t) ((now_mono() - a->op_start) / 1000);
+        int r = outbox_emit(a->config, type, &d);
+        if (r < 0)
+                log_warning("cannot write event %s to the outbox in %s: %s",
+                            event_type_to_string(type), a->config->state_dir, strerror(-r));
+}
+
 static const char *active_version(Agent *a) {
         int active = store_active(a->store);
         return active >= 0 ? a->store->st.slots[active].version : "";
@@ -145,6 +173,9 @@ static int revert(Agent *a, int failed, int back, SwitchFlags flags, const char 
                         back >= 0 ? st->slots[back].version : "");
         log_warning("slot %s (%s) failed: %s; reverting", slot_name(failed), failed_version,
                     cause);
+        if (st->phase != PHASE_ROLLING_BACK)
+                agent_emit(a, EVENT_UPDATE_FAILED, back_version, failed_version, back, failed,
+                           cause);
 
         st->phase = PHASE_ROLLING_BACK;
         st->trial_slot = failed;
@@ -161,6 +192,7 @@ static int revert(Agent *a, int failed, int back, SwitchFlags flags, const char 
                                    cause);
         }
 
+        agent_emit(a, EVENT_ROLLBACK_STARTED, failed_version, back_version, failed, back, NULL);
         hook_slots(a, failed, back, &h);
         run_hook_logged(HOOK_PRE_ROLLBACK, &h.ctx);
 
@@ -190,20 +222,23 @@ static int revert(Agent *a, int failed, int back, SwitchFlags flags, const char 
                 st->phase = PHASE_DEGRADED;
                 record_result(a, RESULT_FAILED, back_version, failed_version, cause);
                 (void) store_save(a->store);
+                agent_emit(a, EVENT_ROLLBACK_FAILED, failed_version, back_version, failed, back,
+                           cause);
                 return reason_fail(reason, -EIO, "%s: degraded, an operator must act", cause);
         }
         st->slots[back].state = SLOT_GOOD;
         st->phase = PHASE_IDLE;
         record_result(a, RESULT_ROLLED_BACK, back_version, failed_version, cause);
         (void) store_save(a->store);
+        agent_emit(a, EVENT_ROLLBACK_COMPLETED, failed_version, back_version, failed, back, NULL);
         run_hook_logged(HOOK_POST_ROLLBACK, &h.ctx);
         return reason_fail(reason, -EIO, "%s; reverted to slot %s (%s)", cause, slot_name(back),
                            back_version);
 }
 
 /* The trial is over and passed: the slot becomes good. */
-static int commit(Agent *a, int to, const char *from_version, const HookContext *hooks,
-                  Reason *reason) {
+static int commit(Agent *a, int from, int to, const char *from_version,
+                  const HookContext *hooks, Reason *reason) {
         StoreState *st = &a->store->st;
         st->slots[to].state = SLOT_GOOD;
         st->trial_slot = -1;
@@ -213,13 +248,15 @@ static int commit(Agent *a, int to, const char *from_version, const HookContext 
         int r = save_state(a, reason);
         if (r < 0)
                 return r;
+        agent_emit(a, EVENT_UPDATE_COMPLETED, from_version, st->slots[to].version, from, to, NULL);
         run_hook_logged(HOOK_POST_COMMIT, hooks);
         return 0;
 }
 
 /* Verifies the active trial slot `to` (restart, health), then commits it
  * or reverts to `from`. */
-static int finish_trial(Agent *a, int from, int to, SwitchFlags flags, Reason *reason) {
+static int finish_trial(Agent *a, int from, int to, SwitchFlags flags, bool rollback,
+                        Reason *reason) {
         StoreState *st = &a->store->st;
         HookSlots h;
         hook_slots(a, from, to, &h);
@@ -236,7 +273,11 @@ static int finish_trial(Agent *a, int from, int to, SwitchFlags flags, Reason *r
                         log_warning("slot %s kept by --force although: %s", slot_name(to),
                                     why.text);
         }
-        return commit(a, to, h.from_version, &h.ctx, reason);
+        int r = commit(a, from, to, h.from_version, &h.ctx, reason);
+        if (r >= 0 && rollback)
+                agent_emit(a, EVENT_ROLLBACK_COMPLETED, h.from_version, h.to_version, from, to,
+                           NULL);
+        return r;
 }
 
 /* Makes slot `to` the one `current` points at and, where a service is
@@ -253,6 +294,9 @@ static int activate(Agent *a, int to, ActivateKind kind, SwitchFlags flags, Reas
                 from = -1;
         hook_slots(a, from, to, &h);
 
+        if (kind == ACTIVATE_ROLLBACK)
+                agent_emit(a, EVENT_ROLLBACK_STARTED, h.from_version, h.to_version, from, to,
+                           NULL);
         r = hooks_run(HOOK_PRE_SWITCH, &h.ctx, reason);
         if (r < 0) {
                 if (kind == ACTIVATE_UPDATE)
@@ -261,6 +305,8 @@ static int activate(Agent *a, int to, ActivateKind kind, SwitchFlags flags, Reas
                 record_result(a, RESULT_FAILED, h.from_version, h.to_version,
                               reason ? reason->text : NULL);
                 (void) store_save(a->store);
+                agent_emit(a, EVENT_UPDATE_FAILED, h.from_version, h.to_version, from, to,
+                           reason ? reason->text : NULL);
                 return r;
         }
 
@@ -287,12 +333,13 @@ static int activate(Agent *a, int to, ActivateKind kind, SwitchFlags flags, Reas
                 return r;
         }
 
+        agent_emit(a, EVENT_UPDATE_SWITCHED, h.from_version, h.to_version, from, to, NULL);
         Reason why = REASON_NULL;
         r = hooks_run(HOOK_POST_SWITCH, &h.ctx, &why);
         if (r < 0 && !flags.force)
                 return revert(a, to, from, flags, why.text, reason);
 
-        return finish_trial(a, from, to, flags, reason);
+        return finish_trial(a, from, to, flags, kind == ACTIVATE_ROLLBACK, reason);
 }
 
 typedef struct InstallProgress {
@@ -432,11 +479,17 @@ static int install(Agent *a, const char *path, const char *sig_path, bool hash_v
         hook_slots(a, active, target, &h);
         (void) snprintf(h.to_version, sizeof(h.to_version), "%s", uc.meta.version);
         h.ctx.no_package_hooks = true;
+        if (!a->update_started)
+                agent_emit(a, EVENT_UPDATE_STARTED, from_version, uc.meta.version, active, target,
+                           NULL);
+        a->update_started = true;
         r = hooks_run(HOOK_PRE_INSTALL, &h.ctx, reason);
         if (r < 0) {
                 record_result(a, RESULT_FAILED, from_version, uc.meta.version,
                               reason ? reason->text : NULL);
                 (void) store_save(a->store);
+                agent_emit(a, EVENT_UPDATE_FAILED, from_version, uc.meta.version, active, target,
+                           reason ? reason->text : NULL);
                 return r;
         }
         h.ctx.no_package_hooks = false;
@@ -488,6 +541,7 @@ static int install(Agent *a, const char *path, const char *sig_path, bool hash_v
         if (r < 0)
                 return r;
         store_release_slot(a->store, target);
+        agent_emit(a, EVENT_UPDATE_INSTALLED, from_version, uc.meta.version, active, target, NULL);
 
         return activate(a, target, ACTIVATE_UPDATE, (SwitchFlags) {0}, reason);
 
@@ -498,9 +552,11 @@ undo:
                 st->slots[target] = previous;
         else
                 st->slots[target] = (SlotRecord) {.state = SLOT_EMPTY};
-        st->phase = PHASE_IDLE;
         record_result(a, reason && reason->rejected ? RESULT_REJECTED : RESULT_FAILED,
                       from_version, uc.meta.version, reason ? reason->text : NULL);
+        agent_emit(a, reason && reason->rejected ? EVENT_UPDATE_REJECTED : EVENT_UPDATE_FAILED,
+                   from_version, uc.meta.version, active, target, reason ? reason->text : NULL);
+        st->phase = PHASE_IDLE;
         (void) store_save(a->store);
         return r;
 
@@ -508,7 +564,11 @@ refused:
         if (reason && reason->rejected) {
                 record_result(a, RESULT_REJECTED, from_version, uc.meta.version, reason->text);
                 (void) store_save(a->store);
-        }
+                agent_emit(a, EVENT_UPDATE_REJECTED, from_version, uc.meta.version, -1, -1,
+                           reason->text);
+        } else
+                agent_emit(a, EVENT_UPDATE_FAILED, from_version, uc.meta.version, -1, -1,
+                           reason ? reason->text : NULL);
         return r;
 }
 
@@ -615,7 +675,7 @@ int op_recover(Agent *a, Reason *reason) {
                 /* The link moved but nobody gave a verdict: verify now. */
                 log_notice("slot %s (%s) was left on trial; verifying it", slot_name(trial),
                            st->slots[trial].version);
-                r = finish_trial(a, back, trial, (SwitchFlags) {0}, &why);
+                r = finish_trial(a, back, trial, (SwitchFlags) {0}, false, &why);
         }
         if (r >= 0)
                 return 0;

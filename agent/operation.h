@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "minisign.h"
+#include "outbox.h"
 #include "reason.h"
 #include "store.h"
 
@@ -16,6 +17,8 @@ typedef struct Agent {
         MinisignKeyring *keyring; /* loaded on first use */
         bool progress;            /* show progress lines on stdout */
         bool echo_hooks;          /* copy hook output to stderr */
+        bool update_started;      /* worker_update_started already sent for this operation */
+        uint64_t op_start;        /* CLOCK_MONOTONIC usec when the operation began */
 } Agent;
 
 /* Outcomes above 0 that are not errors. */
@@ -62,6 +65,10 @@ int op_mark(Agent *a, int slot, SlotState state, Reason *reason);
 /* Repairs what an interrupted operation left, and finishes a trial.
  * Needs the lock. */
 int op_recover(Agent *a, Reason *reason);
+
+/* Writes an event to the outbox and the journal; failures are logged. */
+void agent_emit(Agent *a, EventType type, const char *from_version, const char *to_version,
+                int from_slot, int to_slot, const char *error);
 
 /* Deletes old slot trees in a detached child so the caller need not wait. */
 void op_reap_in_background(Agent *a);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -391,6 +392,12 @@ static int parse_argv(int argc, char **argv) {
         return 0;
 }
 
+static uint64_t now_mono(void) {
+        struct timespec ts;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
 int main(int argc, char **argv) {
         Reason reason = REASON_NULL;
         Agent agent = {0};
@@ -469,7 +476,14 @@ int main(int argc, char **argv) {
                 }
         }
 
+        agent.op_start = now_mono();
         int ret = cmd->run(&agent, args);
+        /* slotd delivers the events; slotctl tries once so they also go out
+         * when slotd is down. */
+        if (cmd->locks && config->events_url && outbox_pending(config) > 0) {
+                Reason ignored = REASON_NULL;
+                (void) outbox_deliver(config, 1000, &ignored);
+        }
         op_reap_in_background(&agent);
         agent_close(&agent);
         return ret;

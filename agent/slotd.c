@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -41,6 +43,10 @@ typedef struct Daemon {
         char child_version[VERSION_MAX];
         char last_notice[600]; /* the last offer/rejection logged, to log changes only */
         char last_drift[300];
+        char last_available[VERSION_MAX];
+        sd_event_source *deliver_timer;
+        sd_event_source *outbox_watch;
+        unsigned deliver_failures;
 } Daemon;
 
 static void config_log(bool is_error, const char *line, void *userdata) {
@@ -129,6 +135,8 @@ static void child_progress(uint64_t done, uint64_t total, double rate, void *use
 static int child_update(Daemon *d, const Manifest *m) {
         Agent *a = &d->agent;
         Reason reason = REASON_NULL;
+        a->op_start = now_usec(CLOCK_MONOTONIC);
+        a->update_started = false;
         int r = store_lock(a->store, false);
         if (r == -EWOULDBLOCK) {
                 log_info("store busy (slotctl?), update to %s postponed", m->version);
@@ -260,6 +268,9 @@ static void daemon_poll(Daemon *d) {
                 (void) snprintf(text, sizeof(text), "%s: %s",
                                 reason.rejected ? "manifest rejected" : "check failed",
                                 reason.text);
+                if (reason.rejected && strcmp(text, d->last_notice) != 0)
+                        agent_emit(&d->agent, EVENT_UPDATE_REJECTED, NULL, NULL, -1, -1,
+                                   reason.text);
                 notice_once(d, true, text);
                 return;
         }
@@ -282,6 +293,13 @@ static void daemon_poll(Daemon *d) {
                 return;
         default:
                 break;
+        }
+        if (strcmp(d->last_available, m->version) != 0) {
+                int active = store_active(d->agent.store);
+                agent_emit(&d->agent, EVENT_UPDATE_AVAILABLE,
+                           active >= 0 ? d->agent.store->st.slots[active].version : NULL,
+                           m->version, -1, -1, NULL);
+                (void) snprintf(d->last_available, sizeof(d->last_available), "%s", m->version);
         }
         if (!d->config->auto_update) {
                 (void) snprintf(text, sizeof(text), "update %s available (auto_update = no)",
@@ -366,7 +384,12 @@ static void daemon_monitor(Daemon *d) {
                                 "version drift: %s runs %s, slot %s holds %s", c->unit, running,
                                 slot_name(active), expected);
                 if (strcmp(text, d->last_drift) != 0) {
+                        EventData ev = EVENT_DATA_INIT;
+                        ev.from_version = expected;
+                        ev.running_version = running;
+                        ev.to_slot = active;
                         log_warning("%s", text);
+                        (void) outbox_emit(c, EVENT_VERSION_DRIFT, &ev);
                         (void) snprintf(d->last_drift, sizeof(d->last_drift), "%s", text);
                 }
         } else
@@ -378,6 +401,63 @@ static int on_monitor_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         daemon_monitor(d);
         (void) sd_event_source_set_time(s, usec + d->config->monitor_interval);
         return 0;
+}
+
+static int schedule_delivery(Daemon *d, uint64_t delay_usec);
+
+/* Sends pending events in order; on failure tries again after an
+ * exponential backoff with jitter (1 s doubling to 60 s). */
+static int on_deliver_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Daemon *d = userdata;
+        Reason reason = REASON_NULL;
+        (void) s;
+        (void) usec;
+        int r = outbox_deliver(d->config, 500, &reason);
+        if (r < 0) {
+                if (d->deliver_failures == 0)
+                        log_warning("%s (will retry)", reason.text);
+                d->deliver_failures++;
+                unsigned shift = d->deliver_failures < 7 ? d->deliver_failures - 1 : 6;
+                uint64_t step = UINT64_C(1000000) << shift;
+                return schedule_delivery(d, step / 2 + random_below(step));
+        }
+        if (d->deliver_failures > 0)
+                log_info("events delivered again to %s", d->config->events_url);
+        d->deliver_failures = 0;
+        if (outbox_pending(d->config) > 0)
+                return schedule_delivery(d, 0);
+        return 0;
+}
+
+static int schedule_delivery(Daemon *d, uint64_t delay_usec) {
+        if (!d->config->events_url)
+                return 0;
+        uint64_t when = now_usec(CLOCK_MONOTONIC) + delay_usec;
+        if (d->deliver_timer) {
+                uint64_t current = 0;
+                int enabled = 0;
+                (void) sd_event_source_get_enabled(d->deliver_timer, &enabled);
+                (void) sd_event_source_get_time(d->deliver_timer, &current);
+                /* While backing off, new events wait for the backoff. */
+                if (enabled != SD_EVENT_OFF && d->deliver_failures > 0 && current > when)
+                        return 0;
+                int r = sd_event_source_set_time(d->deliver_timer, when);
+                if (r < 0)
+                        return r;
+                return sd_event_source_set_enabled(d->deliver_timer, SD_EVENT_ONESHOT);
+        }
+        return sd_event_add_time(d->event, &d->deliver_timer, CLOCK_MONOTONIC, when, 1000,
+                                 on_deliver_timer, d);
+}
+
+/* A new file in the outbox (from slotd, its update child or slotctl). */
+static int on_outbox_change(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+        Daemon *d = userdata;
+        (void) s;
+        (void) ev;
+        if (d->deliver_failures > 0)
+                return 0;
+        return schedule_delivery(d, 0);
 }
 
 static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -514,6 +594,25 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
+        if (r >= 0 && d.config->events_url) {
+                char outbox[4096];
+                (void) snprintf(outbox, sizeof(outbox), "%s/outbox", d.config->state_dir);
+                (void) mkdir(outbox, 0700);
+                r = sd_event_add_inotify(d.event, &d.outbox_watch, outbox,
+                                         IN_MOVED_TO | IN_CLOSE_WRITE, on_outbox_change, &d);
+        }
+        if (r < 0) {
+                log_error("cannot set up the event loop: %s", strerror(-r));
+                return 1;
+        }
+        {
+                Store *s = d.agent.store;
+                int active = store_active(s);
+                agent_emit(&d.agent, EVENT_AGENT_STARTED, NULL,
+                           active >= 0 ? s->st.slots[active].version : NULL, -1, active, NULL);
+        }
+        (void) schedule_delivery(&d, 0);
+
         (void) sd_notify(0, "READY=1");
         daemon_status(&d);
         log_info("slotd %s started for %s (worker %s)", SLOTD_VERSION, d.config->root,
@@ -521,6 +620,8 @@ int main(int argc, char **argv) {
         r = sd_event_loop(d.event);
 
         d.poll_timer = sd_event_source_unref(d.poll_timer);
+        d.deliver_timer = sd_event_source_unref(d.deliver_timer);
+        d.outbox_watch = sd_event_source_unref(d.outbox_watch);
         d.monitor_timer = sd_event_source_unref(d.monitor_timer);
         d.event = sd_event_unref(d.event);
         agent_close(&d.agent);

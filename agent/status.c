@@ -14,22 +14,6 @@ static json_t *str_or_null(const char *s) {
         return s && *s ? json_string(s) : json_null();
 }
 
-/* Events waiting in the outbox folder: one file each. */
-static json_int_t count_pending_events(const Config *c) {
-        char path[4096];
-        (void) snprintf(path, sizeof(path), "%s/outbox", c->state_dir);
-        DIR *d = opendir(path);
-        if (!d)
-                return 0;
-        json_int_t n = 0;
-        struct dirent *de;
-        while ((de = readdir(d)))
-                if (de->d_name[0] != '.')
-                        n++;
-        (void) closedir(d);
-        return n;
-}
-
 /* The unit's state over D-Bus and the version it reports; what cannot be
  * read is null, with the reason in "error". */
 static json_t *service_status(const Config *c) {
@@ -83,13 +67,16 @@ int status_build(Agent *a, json_t **ret) {
                 a->config->worker_id, "phase", phase_to_string(st->phase), "active_slot",
                 active >= 0 ? json_string(slot_name(active)) : json_null(), "slots", slots,
                 "service", service ? service : json_null(), "last_result", last,
-                "events_pending", count_pending_events(a->config), "root", a->config->root,
+                "events_pending", (json_int_t) outbox_pending(a->config), "root", a->config->root,
                 "trial_slot",
                 st->trial_slot >= 0 ? json_string(slot_name(st->trial_slot)) : json_null(),
                 "previous_slot",
                 st->previous_slot >= 0 ? json_string(slot_name(st->previous_slot)) : json_null());
         if (!doc)
                 return -ENOMEM;
+        char err[600];
+        outbox_last_error(a->config, err, sizeof(err));
+        (void) json_object_set_new(doc, "events_last_error", str_or_null(err));
         *ret = doc;
         return 0;
 }
@@ -131,6 +118,9 @@ void status_print_text(json_t *doc, FILE *out) {
                                err ? ": " : "", err ? err : "");
         } else
                 (void) fprintf(out, "last result:     none\n");
-        (void) fprintf(out, "events pending:  %lld\n",
-                       (long long) json_integer_value(json_object_get(doc, "events_pending")));
+        const char *event_error = jstr(doc, "events_last_error", NULL);
+        (void) fprintf(out, "events pending:  %lld%s%s\n",
+                       (long long) json_integer_value(json_object_get(doc, "events_pending")),
+                       event_error ? ", last delivery error: " : "",
+                       event_error ? event_error : "");
 }

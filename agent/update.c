@@ -147,14 +147,23 @@ int update_apply(Agent *a, const Manifest *m, fetch_progress_fn progress, void *
         Store *s = a->store;
         int r;
 
+        int active = store_active(s);
+        const char *from = active >= 0 ? s->st.slots[active].version : NULL;
+        agent_emit(a, EVENT_UPDATE_STARTED, from, m->version, active, active == 0 ? 1 : 0, NULL);
+        a->update_started = true;
+
         s->st.phase = PHASE_DOWNLOADING;
         (void) store_save(s);
         r = fetch_package(a->config, m, progress, userdata, &path, reason);
         if (r < 0) {
+                agent_emit(a, reason && reason->rejected ? EVENT_UPDATE_REJECTED
+                                                         : EVENT_UPDATE_FAILED,
+                           from, m->version, -1, -1, reason ? reason->text : NULL);
                 s->st.phase = PHASE_IDLE;
                 (void) store_save(s);
                 return r;
         }
+        agent_emit(a, EVENT_UPDATE_DOWNLOADED, from, m->version, -1, -1, NULL);
 
         /* The package's own signature, where the coordinator serves one. */
         r = manifest_signature_url(m->url, &sig_url);
