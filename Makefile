@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 BUILD ?= build
 
-PKGS := libarchive libcrypto libsystemd inih libcurl jansson libmicrohttpd
+PKGS := libarchive libcrypto libsystemd inih libcurl jansson libmicrohttpd gnutls
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -5,8 +5,10 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
+#include <netinet/in.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -125,6 +127,36 @@ static int parse_count_field(const char *value, void *field) {
         return parse_with_units(value, NULL, 0, 1, field);
 }
 
+/* Rules of a single key live in its parser, so a bad value is reported
+ * with its file:line, key and value like any other. */
+static int parse_path_field(const char *value, void *field) {
+        if (*value && *value != '/')
+                return -EINVAL;
+        return parse_string_field(value, field);
+}
+
+static int parse_positive_duration_field(const char *value, void *field) {
+        uint64_t v;
+        int r = parse_duration(value, &v);
+        if (r < 0)
+                return r;
+        if (v == 0)
+                return -EINVAL;
+        *(uint64_t *) field = v;
+        return 0;
+}
+
+static int parse_positive_count_field(const char *value, void *field) {
+        uint64_t v;
+        int r = parse_with_units(value, NULL, 0, 1, &v);
+        if (r < 0)
+                return r;
+        if (v == 0)
+                return -EINVAL;
+        *(uint64_t *) field = v;
+        return 0;
+}
+
 static int parse_bus_field(const char *value, void *field) {
         BusKind *b = field;
         if (strcmp(value, "system") == 0)
@@ -145,16 +177,23 @@ static int parse_bus_field(const char *value, void *field) {
         {sec, key, parse_size_field, offsetof(Config, field), "a size such as 4096, 256M or 2G"}
 #define COUNT(sec, key, field)                                                                     \
         {sec, key, parse_count_field, offsetof(Config, field), "a whole number"}
+#define PATH(sec, key, field)                                                                      \
+        {sec, key, parse_path_field, offsetof(Config, field), "an absolute path"}
+#define POSITIVE_DUR(sec, key, field)                                                              \
+        {sec, key, parse_positive_duration_field, offsetof(Config, field),                         \
+         "a duration above 0 such as 90, 30s, 5m or 1h"}
+#define POSITIVE_COUNT(sec, key, field)                                                            \
+        {sec, key, parse_positive_count_field, offsetof(Config, field), "a whole number above 0"}
 
 static const ConfigItem config_items[] = {
         STR("agent", "worker_id", worker_id),
-        STR("agent", "state_dir", state_dir),
+        PATH("agent", "state_dir", state_dir),
         BOOL("agent", "auto_update", auto_update),
-        DUR("agent", "check_interval", check_interval),
+        POSITIVE_DUR("agent", "check_interval", check_interval),
         DUR("agent", "check_splay", check_splay),
         STR("agent", "hooks_dir", hooks_dir),
         DUR("agent", "hook_timeout", hook_timeout),
-        STR("slots", "root", root),
+        PATH("slots", "root", root),
         STR("slots", "compatible", compatible),
         SIZE("slots", "max_package_size", max_package_size),
         SIZE("slots", "max_unpacked_size", max_unpacked_size),
@@ -180,8 +219,8 @@ static const ConfigItem config_items[] = {
         STR("health", "version_url", version_url),
         STR("health", "version_field", version_field),
         DUR("health", "timeout", health_timeout),
-        DUR("health", "interval", health_interval),
-        COUNT("health", "successes", health_successes),
+        POSITIVE_DUR("health", "interval", health_interval),
+        POSITIVE_COUNT("health", "successes", health_successes),
         DUR("health", "settle", settle),
         DUR("health", "monitor_interval", monitor_interval),
         STR("health", "ca_file", health_ca_file),
@@ -225,7 +264,8 @@ Config *config_free(Config *c) {
         if (!c)
                 return NULL;
         for (size_t i = 0; i < ELEMENTSOF(config_items); i++)
-                if (config_items[i].parse == parse_string_field)
+                if (config_items[i].parse == parse_string_field ||
+                    config_items[i].parse == parse_path_field)
                         free(*(char **) ((char *) c + config_items[i].offset));
         free(c->path);
         free(c);
@@ -276,6 +316,12 @@ static char *counting_reader(char *buf, int size, void *stream) {
         ctx->line++;
         if (n < size - 1) {
                 memcpy(buf, ctx->line_buf, (size_t) n + 1);
+                return buf;
+        }
+        const char *first = ctx->line_buf + strspn(ctx->line_buf, " \t");
+        if (*first == ';' || *first == '#') {
+                /* A long comment says nothing to inih either. */
+                (void) snprintf(buf, (size_t) size, ";\n");
                 return buf;
         }
         char *eq = strchr(ctx->line_buf, '=');
@@ -367,9 +413,31 @@ int config_expand(const char *tmpl, const char *worker_id, const char *channel, 
         return 0;
 }
 
+/* Only an address literal in 127.0.0.0/8 or ::1, or "localhost", counts:
+ * a name such as "127.example.net" may resolve anywhere. */
 static bool listen_is_loopback(const char *listen) {
-        return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 ||
-               strncmp(listen, "localhost:", 10) == 0;
+        char host[256];
+        const char *end;
+
+        if (listen[0] == '[') {
+                listen++;
+                end = strchr(listen, ']');
+        } else
+                end = strrchr(listen, ':');
+        if (!end)
+                end = listen + strlen(listen);
+        if ((size_t) (end - listen) >= sizeof(host))
+                return false;
+        memcpy(host, listen, (size_t) (end - listen));
+        host[end - listen] = '\0';
+
+        struct in_addr a4;
+        struct in6_addr a6;
+        if (inet_pton(AF_INET, host, &a4) == 1)
+                return (ntohl(a4.s_addr) >> 24) == 127;
+        if (inet_pton(AF_INET6, host, &a6) == 1)
+                return IN6_IS_ADDR_LOOPBACK(&a6);
+        return strcmp(host, "localhost") == 0;
 }
 
 static int set_default(char **field, const char *value) {
@@ -401,20 +469,8 @@ static int config_finalize(LoadContext *ctx) {
 
         if (!c->root)
                 config_log(ctx, true, "%s: missing required key [slots] root", ctx->path);
-        else if (c->root[0] != '/')
-                config_log(ctx, true, "%s: [slots] root must be an absolute path: \"%s\"",
-                           ctx->path, c->root);
         if (!c->compatible)
                 config_log(ctx, true, "%s: missing required key [slots] compatible", ctx->path);
-        if (c->state_dir[0] != '/')
-                config_log(ctx, true, "%s: [agent] state_dir must be an absolute path: \"%s\"",
-                           ctx->path, c->state_dir);
-        if (c->health_successes == 0)
-                config_log(ctx, true, "%s: [health] successes must be at least 1", ctx->path);
-        if (c->health_interval == 0)
-                config_log(ctx, true, "%s: [health] interval must be above 0", ctx->path);
-        if (c->check_interval == 0)
-                config_log(ctx, true, "%s: [agent] check_interval must be above 0", ctx->path);
         if (!!c->client_cert != !!c->client_key)
                 config_log(ctx, true,
                            "%s: [coordinator] client_cert and client_key go together", ctx->path);

@@ -9,10 +9,13 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -28,7 +31,20 @@
 #include "log.h"
 #include "operation.h"
 #include "service.h"
+#include "status.h"
+#include "trigger.h"
 #include "update.h"
+
+/* What /metrics counts since slotd started. */
+typedef struct Metrics {
+        uint64_t results[_RESULT_MAX];
+        uint64_t rollbacks_completed;
+        uint64_t rollbacks_failed;
+        double last_duration_seconds;
+        uint64_t last_poll_ok; /* CLOCK_REALTIME seconds */
+        uint64_t polls;
+        uint64_t poll_failures;
+} Metrics;
 
 typedef struct Daemon {
         const char *config_path;
@@ -47,6 +63,16 @@ typedef struct Daemon {
         sd_event_source *deliver_timer;
         sd_event_source *outbox_watch;
         unsigned deliver_failures;
+
+        /* Shared with the trigger listener's threads. */
+        Trigger *trigger;
+        int request_pipe[2];
+        sd_event_source *request_source;
+        pthread_rwlock_t config_lock; /* held for writing while the config is swapped */
+        pthread_mutex_t metrics_lock;
+        atomic_bool op_running;
+        Metrics metrics;
+        char last_result_time[32]; /* to count each result once */
 } Daemon;
 
 static void config_log(bool is_error, const char *line, void *userdata) {
@@ -200,13 +226,55 @@ static int on_child_pipe(sd_event_source *s, int fd, uint32_t revents, void *use
         return 0;
 }
 
+/* Runs in the forked child for a rollback requested through the listener. */
+static int child_rollback(Daemon *d) {
+        Agent *a = &d->agent;
+        Reason reason = REASON_NULL;
+        a->op_start = now_usec(CLOCK_MONOTONIC);
+        int r = store_lock(a->store, false);
+        if (r < 0) {
+                log_info("store busy, rollback not started");
+                return 75;
+        }
+        r = op_recover(a, &reason);
+        if (r >= 0)
+                r = op_rollback(a, &reason);
+        if (r < 0) {
+                log_error("rollback failed: %s", reason.text);
+                return 1;
+        }
+        log_info("rolled back on request");
+        return 0;
+}
+
+/* Counts the outcome the child left in the state, once per result. */
+static void count_result(Daemon *d) {
+        const LastResult *l = &d->agent.store->st.last;
+        if (!l->set || strcmp(l->time, d->last_result_time) == 0)
+                return;
+        (void) snprintf(d->last_result_time, sizeof(d->last_result_time), "%s", l->time);
+        (void) pthread_mutex_lock(&d->metrics_lock);
+        d->metrics.results[l->result]++;
+        if (l->result == RESULT_ROLLED_BACK)
+                d->metrics.rollbacks_completed++;
+        if (d->agent.store->st.phase == PHASE_DEGRADED)
+                d->metrics.rollbacks_failed++;
+        (void) pthread_mutex_unlock(&d->metrics_lock);
+}
+
 static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
         Daemon *d = userdata;
         (void) s;
         d->child = 0;
+        atomic_store(&d->op_running, false);
         d->child_source = sd_event_source_disable_unref(d->child_source);
         d->child_pipe_source = sd_event_source_disable_unref(d->child_pipe_source);
         (void) store_load(d->agent.store);
+        count_result(d);
+        (void) pthread_mutex_lock(&d->metrics_lock);
+        d->metrics.last_duration_seconds =
+                (double) (now_usec(CLOCK_MONOTONIC) - d->agent.op_start) / 1e6;
+        (void) pthread_mutex_unlock(&d->metrics_lock);
         if (si->si_code == CLD_EXITED && si->si_status == 75)
                 (void) schedule_poll(d, 5 * UINT64_C(1000000)); /* busy: try again soon */
         daemon_status(d);
@@ -214,6 +282,7 @@ static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata
 }
 
 static int start_child(Daemon *d, const Manifest *m) {
+        d->agent.op_start = now_usec(CLOCK_MONOTONIC);
         int pipefd[2];
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return -errno;
@@ -232,11 +301,13 @@ static int start_child(Daemon *d, const Manifest *m) {
                 (void) sigemptyset(&none);
                 (void) sigprocmask(SIG_SETMASK, &none, NULL);
                 (void) signal(SIGTERM, SIG_DFL);
-                _exit(child_update(d, m));
+                _exit(m ? child_update(d, m) : child_rollback(d));
         }
         (void) close(pipefd[1]);
         d->child = pid;
-        (void) snprintf(d->child_version, sizeof(d->child_version), "%s", m->version);
+        atomic_store(&d->op_running, true);
+        (void) snprintf(d->child_version, sizeof(d->child_version), "%s",
+                        m ? m->version : "rollback");
         int r = sd_event_add_child(d->event, &d->child_source, pid, WEXITED, on_child_exit, d);
         if (r >= 0)
                 r = sd_event_add_io(d->event, &d->child_pipe_source, pipefd[0], EPOLLIN,
@@ -245,7 +316,8 @@ static int start_child(Daemon *d, const Manifest *m) {
                 (void) sd_event_source_set_io_fd_own(d->child_pipe_source, true);
         else
                 (void) close(pipefd[0]);
-        (void) sd_notifyf(0, "STATUS=updating to %s", m->version);
+        (void) sd_notifyf(0, "STATUS=%s%s", m ? "updating to " : "rolling back",
+                          m ? m->version : "");
         return r;
 }
 
@@ -264,6 +336,13 @@ static void daemon_poll(Daemon *d) {
         }
         (void) store_load(d->agent.store);
         int r = update_check(&d->agent, true, &res, &reason);
+        (void) pthread_mutex_lock(&d->metrics_lock);
+        d->metrics.polls++;
+        if (r < 0)
+                d->metrics.poll_failures++;
+        else
+                d->metrics.last_poll_ok = now_usec(CLOCK_REALTIME) / 1000000;
+        (void) pthread_mutex_unlock(&d->metrics_lock);
         if (r < 0) {
                 (void) snprintf(text, sizeof(text), "%s: %s",
                                 reason.rejected ? "manifest rejected" : "check failed",
@@ -460,6 +539,173 @@ static int on_outbox_change(sd_event_source *s, const struct inotify_event *ev, 
         return schedule_delivery(d, 0);
 }
 
+/* --- the trigger listener's side (other threads) --- */
+
+static bool trigger_busy(void *userdata) {
+        Daemon *d = userdata;
+        if (atomic_load(&d->op_running))
+                return true;
+        /* slotctl may hold the store lock too. */
+        char path[4096];
+        (void) pthread_rwlock_rdlock(&d->config_lock);
+        (void) snprintf(path, sizeof(path), "%s/lock", d->config->state_dir);
+        (void) pthread_rwlock_unlock(&d->config_lock);
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return false;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK;
+        (void) flock(fd, LOCK_UN);
+        return false;
+}
+
+static void trigger_request(TriggerRequest what, void *userdata) {
+        Daemon *d = userdata;
+        char c = what == TRIGGER_UPDATE ? 'u' : 'r';
+        (void) write(d->request_pipe[1], &c, 1);
+}
+
+static char *trigger_status(void *userdata) {
+        Daemon *d = userdata;
+        Agent a = {0};
+        char *text = NULL;
+        (void) pthread_rwlock_rdlock(&d->config_lock);
+        a.config = d->config;
+        if (store_open(d->config->root, d->config->state_dir, &a.store) >= 0) {
+                _cleanup_(json_decrefp) json_t *doc = NULL;
+                if (status_build(&a, &doc) >= 0)
+                        text = json_dumps(doc, JSON_COMPACT);
+                a.store = store_free(a.store);
+        }
+        (void) pthread_rwlock_unlock(&d->config_lock);
+        return text;
+}
+
+/* Prometheus label values: backslash, quote and newline escaped. */
+static void label_escape(const char *in, char *out, size_t size) {
+        size_t o = 0;
+        for (; *in && o + 3 < size; in++) {
+                if (*in == '\\' || *in == '"') {
+                        out[o++] = '\\';
+                        out[o++] = *in;
+                } else if (*in == '\n') {
+                        out[o++] = '\\';
+                        out[o++] = 'n';
+                } else
+                        out[o++] = *in;
+        }
+        out[o] = '\0';
+}
+
+static char *trigger_metrics(void *userdata) {
+        Daemon *d = userdata;
+        Metrics m;
+        Store *s = NULL;
+        char *text = NULL;
+        size_t len = 0;
+
+        (void) pthread_mutex_lock(&d->metrics_lock);
+        m = d->metrics;
+        (void) pthread_mutex_unlock(&d->metrics_lock);
+
+        FILE *f = open_memstream(&text, &len);
+        if (!f)
+                return NULL;
+        (void) fprintf(f, "# HELP slotd_updates_total Update operations by result.\n"
+                          "# TYPE slotd_updates_total counter\n");
+        for (int i = 0; i < _RESULT_MAX; i++)
+                (void) fprintf(f, "slotd_updates_total{result=\"%s\"} %llu\n",
+                               result_to_string(i), (unsigned long long) m.results[i]);
+        (void) fprintf(f,
+                       "# HELP slotd_update_failures_total Updates that failed or were "
+                       "rejected.\n# TYPE slotd_update_failures_total counter\n"
+                       "slotd_update_failures_total %llu\n",
+                       (unsigned long long) (m.results[RESULT_FAILED] +
+                                             m.results[RESULT_ROLLED_BACK] +
+                                             m.results[RESULT_REJECTED]));
+        (void) fprintf(f,
+                       "# HELP slotd_rollbacks_total Automatic reverts by result.\n"
+                       "# TYPE slotd_rollbacks_total counter\n"
+                       "slotd_rollbacks_total{result=\"completed\"} %llu\n"
+                       "slotd_rollbacks_total{result=\"failed\"} %llu\n",
+                       (unsigned long long) m.rollbacks_completed,
+                       (unsigned long long) m.rollbacks_failed);
+        (void) fprintf(f,
+                       "# HELP slotd_last_update_duration_seconds Duration of the last "
+                       "operation.\n# TYPE slotd_last_update_duration_seconds gauge\n"
+                       "slotd_last_update_duration_seconds %.3f\n",
+                       m.last_duration_seconds);
+        (void) fprintf(f,
+                       "# HELP slotd_polls_total Coordinator polls.\n# TYPE slotd_polls_total "
+                       "counter\nslotd_polls_total %llu\n"
+                       "# HELP slotd_poll_failures_total Polls that failed.\n"
+                       "# TYPE slotd_poll_failures_total counter\nslotd_poll_failures_total "
+                       "%llu\n"
+                       "# HELP slotd_last_successful_poll_timestamp_seconds Time of the last "
+                       "good poll.\n# TYPE slotd_last_successful_poll_timestamp_seconds "
+                       "gauge\nslotd_last_successful_poll_timestamp_seconds %llu\n",
+                       (unsigned long long) m.polls, (unsigned long long) m.poll_failures,
+                       (unsigned long long) m.last_poll_ok);
+
+        (void) pthread_rwlock_rdlock(&d->config_lock);
+        if (store_open(d->config->root, d->config->state_dir, &s) >= 0) {
+                int active = store_active(s);
+                char version[2 * VERSION_MAX] = "";
+                if (active >= 0)
+                        label_escape(s->st.slots[active].version, version, sizeof(version));
+                (void) fprintf(f,
+                               "# HELP slotd_active_version_info The active slot and its "
+                               "version.\n# TYPE slotd_active_version_info gauge\n"
+                               "slotd_active_version_info{slot=\"%s\",version=\"%s\"} 1\n"
+                               "# HELP slotd_phase Current phase (1 for the current one).\n"
+                               "# TYPE slotd_phase gauge\n",
+                               active >= 0 ? slot_name(active) : "", version);
+                for (int i = 0; i < _PHASE_MAX; i++)
+                        (void) fprintf(f, "slotd_phase{phase=\"%s\"} %d\n", phase_to_string(i),
+                                       s->st.phase == i);
+                s = store_free(s);
+        }
+        (void) fprintf(f,
+                       "# HELP slotd_outbox_events Events waiting for delivery.\n"
+                       "# TYPE slotd_outbox_events gauge\nslotd_outbox_events %llu\n",
+                       (unsigned long long) outbox_pending(d->config));
+        (void) pthread_rwlock_unlock(&d->config_lock);
+        if (fclose(f) != 0) {
+                free(text);
+                return NULL;
+        }
+        return text;
+}
+
+/* --- back on the event loop --- */
+
+static int on_request(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Daemon *d = userdata;
+        char buf[64];
+        (void) s;
+        (void) revents;
+        ssize_t n = read(fd, buf, sizeof(buf));
+        bool update = false, rollback = false;
+        for (ssize_t i = 0; i < n; i++) {
+                update |= buf[i] == 'u';
+                rollback |= buf[i] == 'r';
+        }
+        if (d->child > 0)
+                return 0;
+        if (rollback) {
+                log_info("rollback requested through the trigger listener");
+                int r = start_child(d, NULL);
+                if (r < 0)
+                        log_error("cannot start the rollback: %s", strerror(-r));
+        } else if (update) {
+                log_info("check requested through the trigger listener");
+                d->last_notice[0] = '\0';
+                daemon_poll(d);
+                daemon_status(d);
+        }
+        return 0;
+}
+
 static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Daemon *d = userdata;
         (void) s;
@@ -502,8 +748,10 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 log_error("reload refused while an update runs; send SIGHUP again later");
                 fresh = config_free(fresh);
         } else {
+                (void) pthread_rwlock_wrlock(&d->config_lock);
                 config_free(d->config);
                 d->config = d->agent.config = fresh;
+                (void) pthread_rwlock_unlock(&d->config_lock);
                 d->agent.keyring = minisign_keyring_free(d->agent.keyring);
                 log_info("configuration reloaded from %s", fresh->path);
         }
@@ -605,6 +853,27 @@ int main(int argc, char **argv) {
                 log_error("cannot set up the event loop: %s", strerror(-r));
                 return 1;
         }
+
+        (void) pthread_rwlock_init(&d.config_lock, NULL);
+        (void) pthread_mutex_init(&d.metrics_lock, NULL);
+        if (pipe2(d.request_pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
+            sd_event_add_io(d.event, &d.request_source, d.request_pipe[0], EPOLLIN, on_request,
+                            &d) < 0) {
+                log_error("cannot set up the request pipe: %s", strerror(errno));
+                return 1;
+        }
+        TriggerCallbacks cb = {
+                .busy = trigger_busy,
+                .request = trigger_request,
+                .status = trigger_status,
+                .metrics = trigger_metrics,
+                .userdata = &d,
+        };
+        r = trigger_start(d.config, &cb, &d.trigger, &reason);
+        if (r < 0) {
+                log_error("%s", reason.text);
+                return 1;
+        }
         {
                 Store *s = d.agent.store;
                 int active = store_active(s);
@@ -618,6 +887,8 @@ int main(int argc, char **argv) {
         log_info("slotd %s started for %s (worker %s)", SLOTD_VERSION, d.config->root,
                  d.config->worker_id);
         r = sd_event_loop(d.event);
+        d.trigger = trigger_stop(d.trigger);
+        d.request_source = sd_event_source_unref(d.request_source);
 
         d.poll_timer = sd_event_source_unref(d.poll_timer);
         d.deliver_timer = sd_event_source_unref(d.deliver_timer);
