@@ -107,8 +107,16 @@ int mkdir_p(const char *path, mode_t mode) {
                         return -errno;
                 *s = '/';
         }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return -errno;
+        if (mkdir(p, mode) < 0) {
+                if (errno != EEXIST)
+                        return -errno;
+                /* Something in the way that is not a folder is no success. */
+                struct stat st;
+                if (stat(p, &st) < 0)
+                        return -errno;
+                if (!S_ISDIR(st.st_mode))
+                        return -ENOTDIR;
+        }
         return 0;
 }
 

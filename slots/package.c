@@ -48,7 +48,11 @@ int package_meta_parse(const char *ini, size_t len, const char *compatible, Pack
 
         if (memchr(ini, '\0', len))
                 return reason_reject(reason, -EBADMSG, "slot.ini is not text");
-        int r = ini_parse_string(ini, meta_handler, &p);
+        /* inih reads up to a NUL: parse exactly the len bytes given. */
+        _cleanup_free_ char *text = strndup(ini, len);
+        if (!text)
+                return -ENOMEM;
+        int r = ini_parse_string(text, meta_handler, &p);
         if (p.bad[0])
                 return reason_reject(reason, -EBADMSG, "slot.ini: %s", p.bad);
         if (r != 0)

@@ -18,6 +18,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "package.h"
 
 #define STATE_FILE "state.json"
 #define LOCK_FILE "lock"
@@ -209,23 +210,21 @@ int store_save(Store *s) {
         return write_file_atomic_at(s->state_fd, STATE_FILE, text, strlen(text), 0644);
 }
 
-/* Reads "version = X" out of a slot's slot.ini for adoption of a store
- * that has no state file yet (a layout made by hand or by another tool). */
+/* Reads the [package] version out of a slot's slot.ini, for adoption of a
+ * store that has no state file yet (a layout made by hand or by another
+ * tool). */
 static void adopt_version(Store *s, int slot, char *buf, size_t size) {
         char path[PATH_MAX];
         _cleanup_free_ char *text = NULL;
+        size_t len;
+        PackageMeta meta;
 
         buf[0] = '\0';
         (void) snprintf(path, sizeof(path), "%s/slots/%s/slot.ini", s->root, slot_name(slot));
-        if (read_file_bounded(path, 64 * 1024, &text, NULL) < 0)
+        if (read_file_bounded(path, 64 * 1024, &text, &len) < 0 ||
+            package_meta_parse(text, len, NULL, &meta, NULL) < 0)
                 return;
-        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-                char v[VERSION_MAX];
-                if (sscanf(line, " version = %128s", v) == 1) {
-                        copy_string(buf, size, v);
-                        return;
-                }
-        }
+        copy_string(buf, size, meta.version);
 }
 
 static int state_adopt(Store *s) {
