@@ -17,16 +17,11 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 #include "fileio.h"
 
 #define DOWNLOAD_DIR "download"
 #define BACKOFF_MAX_USEC (60 * UINT64_C(1000000))
-
-static uint64_t now_mono(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static void curl_easy_cleanupp(CURL **c) {
         if (*c)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 
 #define LINE_MAX_BYTES 4096
 
@@ -28,12 +29,6 @@ static const char *const hook_point_table[_HOOK_POINT_MAX] = {
 
 const char *hook_point_to_string(HookPoint p) {
         return p >= 0 && p < _HOOK_POINT_MAX ? hook_point_table[p] : NULL;
-}
-
-static uint64_t now_mono(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
 static void forward_line(const char *hook, const char *path, const char *line, bool echo) {

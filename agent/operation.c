@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 #include "fileio.h"
 #include "hooks.h"
 #include "log.h"
@@ -49,12 +50,6 @@ int agent_keyring(Agent *a, const MinisignKeyring **ret, Reason *reason) {
         return 0;
 }
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
 static void record_result(Agent *a, Result result, const char *from, const char *to,
                           const char *error) {
         LastResult *l = &a->store->st.last;
@@ -64,12 +59,6 @@ static void record_result(Agent *a, Result result, const char *from, const char 
         (void) snprintf(l->to_version, sizeof(l->to_version), "%s", to ? to : "");
         (void) snprintf(l->error, sizeof(l->error), "%s", error ? error : "");
         iso8601_now(l->time, sizeof(l->time));
-}
-
-static uint64_t now_mono(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
 void agent_emit(Agent *a, EventType type, const char *from_version, const char *to_version,
@@ -315,7 +304,7 @@ static int activate(Agent *a, int to, ActivateKind kind, SwitchFlags flags, Reas
         st->slots[to].state = SLOT_TRIAL;
         st->phase = PHASE_SWITCHING;
         st->trial_deadline =
-                now_usec() + a->config->restart_timeout + a->config->health_timeout;
+                now_usec(CLOCK_REALTIME) + a->config->restart_timeout + a->config->health_timeout;
         r = save_state(a, reason);
         if (r < 0)
                 return r;

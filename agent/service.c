@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cleanup.h"
+#include "clock.h"
 
 #define SD_DEST "org.freedesktop.systemd1"
 #define SD_PATH "/org/freedesktop/systemd1"
@@ -30,12 +31,6 @@ static void bus_messagep(sd_bus_message **m) {
         *m = sd_bus_message_unref(*m);
 }
 #define _cleanup_bus_message_ _cleanup_(bus_messagep)
-
-static uint64_t now_mono(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static const char *bus_error_text(const sd_bus_error *e, int r) {
         return e && e->message ? e->message : strerror(-r);

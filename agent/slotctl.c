@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "operation.h"
@@ -390,12 +391,6 @@ static int parse_argv(int argc, char **argv) {
                 }
         }
         return 0;
-}
-
-static uint64_t now_mono(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
 int main(int argc, char **argv) {

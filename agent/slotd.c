@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 #include "config.h"
 #include "health.h"
 #include "log.h"
@@ -81,12 +82,6 @@ static void config_log(bool is_error, const char *line, void *userdata) {
                 log_error("%s", line);
         else
                 log_warning("%s", line);
-}
-
-static uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-        (void) clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
 static uint64_t random_below(uint64_t n) {

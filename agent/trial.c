@@ -9,16 +9,11 @@
 #include <time.h>
 
 #include "cleanup.h"
+#include "clock.h"
 #include "health.h"
 #include "service.h"
 
 #define FAST_PROBE_USEC UINT64_C(50000)
-
-static uint64_t now_mono(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static void sleep_until(uint64_t when) {
         uint64_t now = now_mono();
