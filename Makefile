@@ -28,9 +28,14 @@ AGENT_OBJ := $(AGENT_SRC:%.c=$(BUILD)/%.o)
 TESTS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 PROGRAMS := slotd slotctl
+MANPAGES := $(patsubst man/%.scd,$(BUILD)/man/%,$(wildcard man/*.scd))
 
 .PHONY: all check unit integration bench demo install deps clean format cppcheck
-all: $(PROGRAMS)
+all: $(PROGRAMS) $(MANPAGES)
+
+$(BUILD)/man/%: man/%.scd
+	@mkdir -p $(dir $@)
+	scdoc < $< > $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -74,9 +79,36 @@ demo: deps all
 deps:
 	@bash scripts/install-deps.sh --check-only || bash scripts/install-deps.sh
 
+BINDIR = $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+CATALOGDIR ?= $(PREFIX)/lib/systemd/catalog
+DOCDIR ?= $(PREFIX)/share/doc/slotd
+MANDIR ?= $(PREFIX)/share/man
+
 install: all
-	install -D -m 0755 slotd $(DESTDIR)$(PREFIX)/bin/slotd
-	install -D -m 0755 slotctl $(DESTDIR)$(PREFIX)/bin/slotctl
+	install -D -m 0755 slotd $(DESTDIR)$(BINDIR)/slotd
+	install -D -m 0755 slotctl $(DESTDIR)$(BINDIR)/slotctl
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in slotd.service slotd@.service slotd.socket; do \
+		sed 's|@BINDIR@|$(BINDIR)|g' systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; \
+	done
+	install -D -m 0644 systemd/slotd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/slotd.conf
+	install -D -m 0644 systemd/slotd.catalog $(DESTDIR)$(CATALOGDIR)/slotd.catalog
+	install -D -m 0644 examples/slotd.conf $(DESTDIR)$(DOCDIR)/examples/slotd.conf
+	install -D -m 0644 systemd/translator-worker.service.example $(DESTDIR)$(DOCDIR)/examples/translator-worker.service
+	install -d $(DESTDIR)$(DOCDIR)/examples/hooks
+	install -m 0755 hooks/pre-install hooks/post-install hooks/health-check hooks/post-commit $(DESTDIR)$(DOCDIR)/examples/hooks/
+	install -m 0644 hooks/README.md $(DESTDIR)$(DOCDIR)/examples/hooks/README.md
+	install -D -m 0755 scripts/slot-keygen $(DESTDIR)$(BINDIR)/slot-keygen
+	install -D -m 0755 scripts/slot-package $(DESTDIR)$(BINDIR)/slot-package
+	install -D -m 0755 scripts/slot-publish $(DESTDIR)$(BINDIR)/slot-publish
+	for m in $(MANPAGES); do \
+		n=$${m##*/}; s=$${n##*.}; \
+		install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$$n; \
+	done
 
 format:
 	clang-format -i slots/*.[ch] agent/*.[ch] tests/unit/*.c
