@@ -474,6 +474,9 @@ static int config_finalize(LoadContext *ctx) {
         if (!!c->client_cert != !!c->client_key)
                 config_log(ctx, true,
                            "%s: [coordinator] client_cert and client_key go together", ctx->path);
+        if (c->client_ca && !c->tls_cert)
+                config_log(ctx, true, "%s: [trigger] client_ca needs tls_cert and tls_key (HTTPS)",
+                           ctx->path);
         if (!!c->tls_cert != !!c->tls_key)
                 config_log(ctx, true, "%s: [trigger] tls_cert and tls_key go together",
                            ctx->path);

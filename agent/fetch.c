@@ -491,3 +491,102 @@ int fetch_package(const Config *c, const Manifest *m, fetch_progress_fn progress
         *ret_path = strdup(final);
         return *ret_path ? 0 : -ENOMEM;
 }
+
+typedef struct FileSink {
+        int fd;
+        uint64_t have, max;
+        bool too_big;
+        int write_error;
+        fetch_progress_fn progress;
+        void *userdata;
+        uint64_t start, last_progress;
+} FileSink;
+
+static size_t on_file_body(char *data, size_t size, size_t n, void *userdata) {
+        FileSink *f = userdata;
+        size_t len = size * n;
+        if (f->have + len > f->max) {
+                f->too_big = true;
+                return 0;
+        }
+        for (size_t done = 0; done < len;) {
+                ssize_t w = write(f->fd, data + done, len - done);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        f->write_error = -errno;
+                        return 0;
+                }
+                done += (size_t) w;
+        }
+        f->have += len;
+        uint64_t now = now_mono();
+        if (f->progress && now - f->last_progress >= 250000) {
+                double secs = (double) (now - f->start) / 1e6;
+                f->progress(f->have, 0, secs > 0 ? (double) f->have / secs : 0, f->userdata);
+                f->last_progress = now;
+        }
+        return len;
+}
+
+int fetch_file(const Config *c, const char *url, uint64_t max, const char *dest,
+               fetch_progress_fn progress, void *userdata, Reason *reason) {
+        int r;
+        if ((r = fetch_global_init()) < 0)
+                return reason_fail(reason, r, "cannot initialise libcurl");
+        _cleanup_close_ int fd =
+                open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return reason_fail(reason, -errno, "cannot create %s: %s", dest, strerror(errno));
+
+        uint64_t deadline = now_mono() + c->update_timeout;
+        for (unsigned attempt = 0;; attempt++) {
+                _cleanup_(curl_easy_cleanupp) CURL *h = curl_easy_init();
+                char errbuf[CURL_ERROR_SIZE] = "";
+                FileSink f = {.fd = fd, .max = max, .progress = progress, .userdata = userdata,
+                              .start = now_mono()};
+                if (!h)
+                        return -ENOMEM;
+                if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+                        return reason_fail(reason, -errno, "cannot reset %s", dest);
+                uint64_t now = now_mono();
+                if (now >= deadline)
+                        return reason_fail(reason, -ETIMEDOUT,
+                                           "download of %s did not finish within %llu s", url,
+                                           (unsigned long long) (c->update_timeout / 1000000));
+                setup_common(h, c, url);
+                (void) curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+                (void) curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_file_body);
+                (void) curl_easy_setopt(h, CURLOPT_WRITEDATA, &f);
+                (void) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                                        (long) ((deadline - now) / 1000) ?: 1L);
+                (void) curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+                (void) curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+                                        (long) (c->stall_timeout / 1000000) ?: 1L);
+                CURLcode cc = curl_easy_perform(h);
+                long status = 0;
+                (void) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+                if (f.too_big)
+                        return reason_reject(reason, -EFBIG,
+                                             "%s is larger than max_package_size (%llu bytes)",
+                                             url, (unsigned long long) max);
+                if (f.write_error < 0)
+                        return reason_fail(reason, f.write_error, "cannot write %s: %s", dest,
+                                           strerror(-f.write_error));
+                if (cc == CURLE_OK)
+                        return fsync(fd) < 0 ? reason_fail(reason, -errno, "cannot sync %s", dest)
+                                             : 0;
+                if (!transient(cc, status) || attempt >= c->retries) {
+                        if (cc == CURLE_HTTP_RETURNED_ERROR)
+                                return reason_fail(reason, status == 404 ? -ENOENT : -EIO,
+                                                   "%s: HTTP %ld", url, status);
+                        return reason_fail(reason, -EIO, "%s: %s", url,
+                                           errbuf[0] ? errbuf : curl_easy_strerror(cc));
+                }
+                uint64_t wait = backoff_usec(attempt) * c->retry_backoff / USEC_PER_SEC;
+                struct timespec ts = {.tv_sec = (time_t) (wait / USEC_PER_SEC),
+                                      .tv_nsec = (long) (wait % USEC_PER_SEC) * 1000};
+                while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                        ;
+        }
+}

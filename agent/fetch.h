@@ -31,5 +31,12 @@ typedef void (*fetch_progress_fn)(uint64_t done, uint64_t total, double bytes_pe
 int fetch_package(const Config *c, const Manifest *m, fetch_progress_fn progress, void *userdata,
                   char **ret_path, Reason *reason);
 
+/* Downloads url into dest (created 0600) without a known size or hash:
+ * at most max bytes, within update_timeout, retrying transient failures.
+ * For `slotctl install URL`, whose signature is then checked as for a
+ * file. Returns 0, -EFBIG past max, or -errno with a reason. */
+int fetch_file(const Config *c, const char *url, uint64_t max, const char *dest,
+               fetch_progress_fn progress, void *userdata, Reason *reason);
+
 /* Deletes downloads other than the package with this hash (NULL: all). */
 void fetch_prune(const Config *c, const char *keep_sha256_hex);

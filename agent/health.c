@@ -90,7 +90,8 @@ static int probe_get(HealthProbe *p, const char *url, uint64_t timeout_usec, Rea
                 if (p->overflow)
                         return reason_fail(reason, -EFBIG, "%s answered more than %d bytes", url,
                                            BODY_MAX);
-                return reason_fail(reason, -EIO, "%s: %s", url, curl_easy_strerror(cc));
+                return reason_fail(reason, cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO,
+                                   "%s: %s", url, curl_easy_strerror(cc));
         }
         (void) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         p->body[p->body_len] = '\0';

@@ -177,6 +177,8 @@ static int revert(Agent *a, int failed, int back, SwitchFlags flags, const char 
                 st->phase = PHASE_DEGRADED;
                 record_result(a, RESULT_FAILED, "", failed_version, cause);
                 (void) store_save(a->store);
+                agent_emit(a, EVENT_ROLLBACK_FAILED, failed_version, NULL, failed, -1,
+                           "no previous slot to return to");
                 return reason_fail(reason, -EIO, "%s; no previous slot to return to: degraded",
                                    cause);
         }
@@ -225,20 +227,23 @@ static int revert(Agent *a, int failed, int back, SwitchFlags flags, const char 
                            back_version);
 }
 
-/* The trial is over and passed: the slot becomes good. */
-static int commit(Agent *a, int from, int to, const char *from_version,
-                  const HookContext *hooks, Reason *reason) {
+/* The trial is over and passed: the slot becomes good. An operator's
+ * rollback ends as rolled_back, with the rollback event and hook. */
+static int commit(Agent *a, int from, int to, const HookSlots *h, bool rollback,
+                  Reason *reason) {
         StoreState *st = &a->store->st;
         st->slots[to].state = SLOT_GOOD;
         st->trial_slot = -1;
         st->trial_deadline = 0;
         st->phase = PHASE_IDLE;
-        record_result(a, RESULT_COMPLETED, from_version, st->slots[to].version, NULL);
+        record_result(a, rollback ? RESULT_ROLLED_BACK : RESULT_COMPLETED, h->from_version,
+                      h->to_version, NULL);
         int r = save_state(a, reason);
         if (r < 0)
                 return r;
-        agent_emit(a, EVENT_UPDATE_COMPLETED, from_version, st->slots[to].version, from, to, NULL);
-        run_hook_logged(HOOK_POST_COMMIT, hooks);
+        agent_emit(a, rollback ? EVENT_ROLLBACK_COMPLETED : EVENT_UPDATE_COMPLETED,
+                   h->from_version, h->to_version, from, to, NULL);
+        run_hook_logged(rollback ? HOOK_POST_ROLLBACK : HOOK_POST_COMMIT, &h->ctx);
         return 0;
 }
 
@@ -262,11 +267,7 @@ static int finish_trial(Agent *a, int from, int to, SwitchFlags flags, bool roll
                         log_warning("slot %s kept by --force although: %s", slot_name(to),
                                     why.text);
         }
-        int r = commit(a, from, to, h.from_version, &h.ctx, reason);
-        if (r >= 0 && rollback)
-                agent_emit(a, EVENT_ROLLBACK_COMPLETED, h.from_version, h.to_version, from, to,
-                           NULL);
-        return r;
+        return commit(a, from, to, &h, rollback, reason);
 }
 
 /* Makes slot `to` the one `current` points at and, where a service is
@@ -283,10 +284,14 @@ static int activate(Agent *a, int to, ActivateKind kind, SwitchFlags flags, Reas
                 from = -1;
         hook_slots(a, from, to, &h);
 
-        if (kind == ACTIVATE_ROLLBACK)
+        r = 0;
+        if (kind == ACTIVATE_ROLLBACK) {
                 agent_emit(a, EVENT_ROLLBACK_STARTED, h.from_version, h.to_version, from, to,
                            NULL);
-        r = hooks_run(HOOK_PRE_SWITCH, &h.ctx, reason);
+                r = hooks_run(HOOK_PRE_ROLLBACK, &h.ctx, reason);
+        }
+        if (r >= 0)
+                r = hooks_run(HOOK_PRE_SWITCH, &h.ctx, reason);
         if (r < 0) {
                 if (kind == ACTIVATE_UPDATE)
                         st->slots[to].state = SLOT_BAD;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -77,6 +78,17 @@ static void print_json(json_t *doc) {
         (void) fputc('\n', stdout);
 }
 
+static void download_progress(uint64_t done, uint64_t total, double rate, void *userdata) {
+        const char *what = userdata;
+        if (total)
+                (void) printf("\rdownloading %s: %3d%% at %.1f MB/s", what,
+                              (int) (done * 100 / total), rate / 1e6);
+        else
+                (void) printf("\rdownloading %s: %.1f MB at %.1f MB/s", what, (double) done / 1e6,
+                              rate / 1e6);
+        (void) fflush(stdout);
+}
+
 static int print_status(Agent *a) {
         _cleanup_(json_decrefp) json_t *doc = NULL;
         int r = status_build(a, &doc);
@@ -108,11 +120,14 @@ static int finish(Agent *a, int r, const Reason *reason, const char *what, const
 
 static int cmd_status(Agent *a, char **args) {
         (void) args;
-        /* Status never waits, but repairs what it can when nobody else runs. */
-        if (store_lock(a->store, false) == 0) {
+        /* Status never waits, and takes the lock only when an interrupted
+         * operation left something to repair and nobody else runs, so
+         * polling it does not make other commands busy. */
+        if (store_needs_recovery(a->store) && store_lock(a->store, false) == 0) {
                 Reason reason = REASON_NULL;
                 if (op_recover(a, &reason) < 0)
                         log_warning("%s", reason.text);
+                a->store->lock_fd = safe_close(a->store->lock_fd);
         }
         return print_status(a);
 }
@@ -134,17 +149,76 @@ static int cmd_verify(Agent *a, char **args) {
         return EXIT_DONE;
 }
 
+/* `install URL`: fetches the package (at most max_package_size) and its
+ * signature (--sig, a file or URL; else URL.minisig) into state_dir; the
+ * install then checks the signature as for a local file. */
+static int download_for_install(Agent *a, const char *url, char **ret_path, char **ret_sig,
+                                Reason *reason) {
+        const Config *c = a->config;
+        _cleanup_free_ char *path = NULL, *sig_path = NULL, *sig_url = NULL, *sig = NULL;
+        size_t sig_len = 0;
+        char dir[4096];
+        int r;
+
+        (void) snprintf(dir, sizeof(dir), "%s/download", c->state_dir);
+        if ((r = mkdir_p(dir, 0700)) < 0)
+                return reason_fail(reason, r, "cannot create %s: %s", dir, strerror(-r));
+        if (asprintf(&path, "%s/install-url.pkg", dir) < 0 ||
+            asprintf(&sig_path, "%s/install-url.pkg.minisig", dir) < 0)
+                return -ENOMEM;
+        r = fetch_file(c, url, c->max_package_size, path, a->progress ? download_progress : NULL,
+                       (void *) "package", reason);
+        if (a->progress)
+                (void) printf("\n");
+        if (r < 0)
+                return r;
+        if (opts.sig && !strstr(opts.sig, "://")) {
+                *ret_path = TAKE_PTR(path);
+                return 0; /* a local signature file, used as it is */
+        }
+        if (opts.sig)
+                sig_url = strdup(opts.sig);
+        else if (asprintf(&sig_url, "%s.minisig", url) < 0)
+                sig_url = NULL;
+        if (!sig_url)
+                return -ENOMEM;
+        r = fetch_document(c, sig_url, 4096, NULL, &sig, &sig_len, NULL, NULL, reason);
+        if (r < 0) {
+                (void) unlink(path);
+                if (reason)
+                        reason->rejected = r == -ENOENT; /* no signature: refused */
+                return r;
+        }
+        r = write_file_atomic_at(AT_FDCWD, sig_path, sig, sig_len, 0600);
+        if (r < 0)
+                return reason_fail(reason, r, "cannot write %s: %s", sig_path, strerror(-r));
+        *ret_path = TAKE_PTR(path);
+        *ret_sig = TAKE_PTR(sig_path);
+        return 0;
+}
+
 static int cmd_install(Agent *a, char **args) {
         Reason reason = REASON_NULL;
         char done[256];
 
+        _cleanup_free_ char *downloaded = NULL, *downloaded_sig = NULL;
+        const char *path = args[0], *sig = opts.sig;
         if (strstr(args[0], "://")) {
-                log_error("cannot install %s: installing from a URL needs [coordinator] "
-                          "support, which this build lacks; download the file and its .minisig",
-                          args[0]);
-                return EXIT_USAGE;
+                int r = download_for_install(a, args[0], &downloaded, &downloaded_sig, &reason);
+                if (r < 0) {
+                        log_error("cannot install %s: %s", args[0], reason.text);
+                        return exit_for(r, &reason);
+                }
+                path = downloaded;
+                if (downloaded_sig)
+                        sig = downloaded_sig;
         }
-        int r = op_install(a, args[0], opts.sig, &reason);
+        int r = op_install(a, path, sig, &reason);
+        if (downloaded) {
+                (void) unlink(downloaded);
+                if (downloaded_sig)
+                        (void) unlink(downloaded_sig);
+        }
         if (r == OP_UP_TO_DATE) {
                 (void) snprintf(done, sizeof(done), "already up to date: slot %s runs %s",
                                 slot_name(store_active(a->store)),
@@ -280,12 +354,6 @@ static int cmd_check(Agent *a, char **args) {
         return EXIT_DONE;
 }
 
-static void download_progress(uint64_t done, uint64_t total, double rate, void *userdata) {
-        const char *version = userdata;
-        (void) printf("\rdownloading %s: %3d%% at %.1f MB/s", version,
-                      total ? (int) (done * 100 / total) : 0, rate / 1e6);
-        (void) fflush(stdout);
-}
 
 static int cmd_update(Agent *a, char **args) {
         Reason reason = REASON_NULL;

@@ -318,7 +318,7 @@ static int start_child(Daemon *d, const Manifest *m) {
 
 /* One poll: fetch and judge the manifest here (one 304 when nothing
  * changed, over a kept-alive connection), and hand an update to a child. */
-static void daemon_poll(Daemon *d) {
+static void daemon_poll(Daemon *d, bool requested) {
         _cleanup_(check_result_done) CheckResult res = {0};
         Reason reason = REASON_NULL;
         char text[600];
@@ -375,7 +375,7 @@ static void daemon_poll(Daemon *d) {
                            m->version, -1, -1, NULL);
                 (void) snprintf(d->last_available, sizeof(d->last_available), "%s", m->version);
         }
-        if (!d->config->auto_update) {
+        if (!d->config->auto_update && !requested) {
                 (void) snprintf(text, sizeof(text), "update %s available (auto_update = no)",
                                 m->version);
                 notice_once(d, false, text);
@@ -399,7 +399,7 @@ static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Daemon *d = userdata;
         (void) s;
         (void) usec;
-        daemon_poll(d);
+        daemon_poll(d, false);
         daemon_status(d);
         return schedule_poll(d, d->config->check_interval + random_below(d->config->check_splay));
 }
@@ -446,7 +446,13 @@ static void daemon_monitor(Daemon *d) {
                 notice_once(d, true, text);
                 return;
         }
-        if (!c->version_url || health_probe_new(c, &probe) < 0)
+        if ((!c->version_url && !c->health_url) || health_probe_new(c, &probe) < 0)
+                return;
+        if (c->health_url && health_check(probe, 5 * USEC_PER_SEC, &reason) < 0) {
+                notice_once(d, true, reason.text);
+                return;
+        }
+        if (!c->version_url)
                 return;
         if (health_version(probe, 5000000, running, sizeof(running), &reason) < 0) {
                 notice_once(d, true, reason.text);
@@ -695,7 +701,9 @@ static int on_request(sd_event_source *s, int fd, uint32_t revents, void *userda
         } else if (update) {
                 log_info("check requested through the trigger listener");
                 d->last_notice[0] = '\0';
-                daemon_poll(d);
+                /* An explicit trigger installs what is offered, even with
+                 * auto_update = no. */
+                daemon_poll(d, true);
                 daemon_status(d);
         }
         return 0;

@@ -94,13 +94,20 @@ int trial_run(const Config *c, const char *expected_version, uint64_t timeout_us
                 if (r < 0)
                         return r;
                 if (r > 0) {
-                        uint64_t budget = min_u64(deadline - now, c->health_interval > 1000000
-                                                                           ? c->health_interval
-                                                                           : 1000000);
-                        if (!c->health_url || health_check(probe, budget, &last) == 0)
+                        uint64_t full = c->health_interval > USEC_PER_SEC ? c->health_interval
+                                                                          : USEC_PER_SEC;
+                        uint64_t budget = min_u64(deadline - now, full);
+                        Reason probe_reason = REASON_NULL;
+                        int pr = c->health_url ? health_check(probe, budget, &probe_reason) : 0;
+                        if (pr == 0)
                                 successes++;
-                        else
+                        else {
                                 successes = 0;
+                                /* A probe cut short by the deadline says less than the
+                                 * answers before it. */
+                                if (pr != -ETIMEDOUT || budget == full)
+                                        last = probe_reason;
+                        }
                 }
                 if (successes >= c->health_successes) {
                         if (c->version_url) {

@@ -229,6 +229,22 @@ static int open_listener(const char *listen_addr, int *ret, Reason *reason) {
         return 0;
 }
 
+static bool socket_is_loopback(int fd) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        if (getsockname(fd, (struct sockaddr *) &ss, &len) < 0)
+                return false;
+        if (ss.ss_family == AF_INET) {
+                const struct sockaddr_in *in = (const struct sockaddr_in *) &ss;
+                return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+        }
+        if (ss.ss_family == AF_INET6) {
+                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) &ss;
+                return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+        }
+        return ss.ss_family == AF_UNIX;
+}
+
 static int read_pem(const char *path, const char *what, char **ret, Reason *reason) {
         int r = read_file_bounded(path, 1024 * 1024, ret, NULL);
         if (r < 0)
@@ -267,6 +283,11 @@ int trigger_start(const Config *c, const TriggerCallbacks *cb, Trigger **ret, Re
                 *ret = NULL;
                 return 0;
         }
+
+        if (fd >= 0 && !c->token_file && !c->client_ca && !socket_is_loopback(fd))
+                return reason_fail(reason, -EINVAL,
+                                   "the socket passed by systemd is not on a loopback address: "
+                                   "set [trigger] token_file or client_ca");
 
         _cleanup_(trigger_stopp) Trigger *t = calloc(1, sizeof(Trigger));
         if (!t)

@@ -569,3 +569,15 @@ int store_slot_count(Store *s) {
                 n += s->st.slots[i].state != SLOT_EMPTY;
         return n;
 }
+
+bool store_needs_recovery(Store *s) {
+        const StoreState *st = &s->st;
+        if (st->phase != PHASE_IDLE && st->phase != PHASE_DEGRADED)
+                return true;
+        if (st->trial_slot >= 0)
+                return true;
+        for (int i = 0; i < 2; i++)
+                if (st->slots[i].state == SLOT_INSTALLING || st->slots[i].state == SLOT_TRIAL)
+                        return true;
+        return faccessat(s->root_fd, ".current.tmp", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}

@@ -141,5 +141,9 @@ bool store_has_trash(Store *s);
  * *ret_changed tells whether anything was repaired. */
 int store_recover(Store *s, bool *ret_changed);
 
+/* True when the persisted state shows an operation that did not finish
+ * (a phase other than idle or degraded, a trial, an installing slot). */
+bool store_needs_recovery(Store *s);
+
 /* Counts the slots (0..2) that are not empty. */
 int store_slot_count(Store *s);

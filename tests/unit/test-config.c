@@ -567,10 +567,17 @@ static void test_config_public_listener_needs_auth(void **state) {
         assert_int_equal(load(REQUIRED "[trigger]\nlisten = 127.example.net:8443\n", &c), -EINVAL);
         assert_int_equal(load(REQUIRED "[trigger]\nlisten = localhost.example.net:8443\n", &c),
                          -EINVAL);
+        /* Client certificates need HTTPS. */
+        assert_int_equal(load(REQUIRED "[trigger]\nlisten = 0.0.0.0:8443\n"
+                                       "client_ca = /etc/slotd/ca.pem\n",
+                              &c),
+                         -EINVAL);
+        assert_non_null(find_logged(true, conf, "client_ca", "tls_cert"));
 
         static const char *const fine[] = {
                 REQUIRED "[trigger]\nlisten = 0.0.0.0:8443\ntoken_file = /etc/slotd/token\n",
-                REQUIRED "[trigger]\nlisten = 0.0.0.0:8443\nclient_ca = /etc/slotd/ca.pem\n",
+                REQUIRED "[trigger]\nlisten = 0.0.0.0:8443\nclient_ca = /etc/slotd/ca.pem\n"
+                         "tls_cert = /etc/slotd/tls.pem\ntls_key = /etc/slotd/tls.key\n",
                 REQUIRED "[trigger]\nlisten = 127.0.0.1:8443\n",
                 REQUIRED "[trigger]\nlisten = 127.0.0.53:8443\n",
                 REQUIRED "[trigger]\nlisten = [::1]:8443\n",

@@ -10,7 +10,7 @@
 #   sdbox.sh pid   STATE_DIR           # host PID of the box's systemd
 #   sdbox.sh stop  STATE_DIR           # idempotent
 #
-# Sourced, it defines sdbox_start, sdbox_exec, sdbox_bus, sdbox_pid and
+# Sourced, it defines only sdbox_start, sdbox_exec, sdbox_bus, sdbox_pid and
 # sdbox_stop, which run the commands above in a child process.
 #
 # What the box is (see /work/shared/notes/real-systemd.md for why):
@@ -31,9 +31,20 @@
 # started at boot go into UNITS_DIR/sdbox.target.wants/.
 #
 # Environment: SDBOX_BOOT_TIMEOUT (seconds, default 20), SDBOX_STOP_TIMEOUT
-# (seconds, default 15).
+# (seconds systemd gets to power off before the box is killed, default 10).
 
 SDBOX_SH=$(readlink -f "${BASH_SOURCE[0]}")
+
+sdbox_start() { "$SDBOX_SH" start "$@"; }
+sdbox_exec() { "$SDBOX_SH" exec "$@"; }
+sdbox_bus() { "$SDBOX_SH" bus "$@"; }
+sdbox_pid() { "$SDBOX_SH" pid "$@"; }
+sdbox_stop() { "$SDBOX_SH" stop "$@"; }
+
+# Sourced: the functions above are the whole library.
+[[ ${BASH_SOURCE[0]} == "$0" ]] || return 0
+
+set -euo pipefail
 SDBOX_HOME=${SDBOX_SH%/*}
 
 # Stock units copied into the whitelist, from /lib/systemd/system.
@@ -60,12 +71,6 @@ SDBOX_STUB_TARGETS=(
 # the whole machine, not on the namespaces. CAP_SYS_BOOT stays: reboot(2) in
 # a PID namespace only ends that namespace.
 SDBOX_DROP_CAPS=-sys_module,-sys_time,-sys_rawio,-sys_pacct,-syslog,-net_admin,-mac_admin,-mac_override,-audit_control,-audit_read,-audit_write,-wake_alarm,-block_suspend
-
-sdbox_start() { "$SDBOX_SH" start "$@"; }
-sdbox_exec() { "$SDBOX_SH" exec "$@"; }
-sdbox_bus() { "$SDBOX_SH" bus "$@"; }
-sdbox_pid() { "$SDBOX_SH" pid "$@"; }
-sdbox_stop() { "$SDBOX_SH" stop "$@"; }
 
 die() {
 	echo "sdbox: error: $*" >&2
@@ -97,8 +102,9 @@ pidns_members() {
 proc_state_ppid() {
 	local stat
 	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	stat=${stat##*) }
-	echo "${stat%% * *}" "$(cut -d' ' -f2 <<<"$stat")"
+	local st ppid
+	read -r st ppid _ <<<"${stat##*) }"
+	echo "$st $ppid"
 }
 
 # The host PID of the box's systemd, when it runs; checks the recorded pid
@@ -146,10 +152,11 @@ make_whitelist() {
 
 cmd_start() {
 	[[ $# -ge 2 ]] || die "usage: sdbox.sh start STATE_DIR UNITS_DIR [BIND_DIR...]"
-	local state units d binds=() cgroot cg name pid spid upid ino
+	local state units d binds=() cgroot cg name pid spid ino
 	mkdir -p "$1" || die "cannot create state dir $1"
 	state=$(readlink -f "$1")
-	units=$(readlink -f "$2") && [[ -d $units ]] || die "units dir $2 does not exist"
+	[[ -d $2 ]] || die "units dir $2 does not exist"
+	units=$(readlink -f "$2")
 	shift 2
 	for d in "$@"; do
 		[[ $d == /* ]] || die "bind dir $d is not an absolute path"
@@ -160,6 +167,7 @@ cmd_start() {
 		die "a box already runs from $state (pid $(cat "$state/pid"))"
 	fi
 	cmd_stop "$state" >/dev/null 2>&1 || true
+	trap 'start_failed "$state" "interrupted"' INT TERM
 
 	local t0
 	t0=$(now_ms)
@@ -170,12 +178,12 @@ cmd_start() {
 	cgroot=$(cgroup2_root) || die "no cgroup2 mount on this host"
 	for _ in 1 2 3; do
 		name=sdbox-$$-$SRANDOM
+		echo "$cgroot/$name" >"$state/cgroup"
 		mkdir "$cgroot/$name" 2>/dev/null && break
 		name=
 	done
-	[[ -n $name ]] || die "cannot create a cgroup under $cgroot"
+	[[ -n $name ]] || start_failed "$state" "cannot create a cgroup under $cgroot"
 	cg=$cgroot/$name
-	echo "$cg" >"$state/cgroup"
 
 	# script gives the box a pty for its console and copies what systemd
 	# writes there to console.log; setsid keeps the box out of the caller's
@@ -184,19 +192,19 @@ cmd_start() {
 	inner=$(printf '%q ' unshare --pid --fork --mount --propagation private \
 		--mount-proc --uts --ipc -- \
 		bash "$SDBOX_SH" __stage1 "$state" "$cg" "$name" "$units" "${binds[@]}")
-	setsid script -qfe -E never -c "exec $inner" "$state/console.log" \
-		</dev/null >/dev/null 2>"$state/script.err" &
+	# The child records its PID itself, so that even a start killed right
+	# after the fork leaves stop a way to find the box.
+	(
+		echo "$BASHPID" >"$state/script.pid"
+		exec setsid script -qfe -E never -c "exec $inner" "$state/console.log" \
+			</dev/null >/dev/null 2>"$state/script.err"
+	) &
 	spid=$!
-	echo "$spid" >"$state/script.pid"
 
 	# script -> unshare -> stage1, which becomes systemd.
 	local deadline=$(($(now_ms) + ${SDBOX_BOOT_TIMEOUT:-20} * 1000))
-	pid=
-	while [[ -z $pid ]]; do
-		upid=$(pgrep -P "$spid" | head -n1)
-		[[ -n $upid ]] && pid=$(pgrep -P "$upid" | head -n1)
-		[[ -n $pid ]] && break
-		kill -0 "$spid" 2>/dev/null || start_failed "$state" "the box exited at once"
+	until pid=$(init_below "$spid"); do
+		alive "$spid" || start_failed "$state" "the box exited at once"
 		(($(now_ms) < deadline)) || start_failed "$state" "the box did not start"
 		sleep 0.01
 	done
@@ -260,34 +268,58 @@ cmd_pid() {
 	box_pid "$1" || die "no box runs from $1"
 }
 
-# Processes of the box that `sdbox.sh exec` started: in the box's pid
-# namespace, with a parent (nsenter) outside it.
-exec_children() {
-	local ino=$1 pid p ppid
+# The box's init below script (script -> unshare -> init), once forked.
+init_below() {
+	local p
+	p=$(pgrep -P "$1" || true)
+	[[ -n $p ]] || return 1
+	p=$(pgrep -P "${p%%$'\n'*}" || true)
+	[[ -n $p ]] || return 1
+	echo "${p%%$'\n'*}"
+}
+
+# Processes of the box that its systemd does not manage: what `sdbox.sh
+# exec` started, with their children. They are in the box's pid namespace
+# (inode $1) but outside its cgroup ($2, as the host sees it: /sdbox-...).
+# The box's init ($3) is not one of them.
+own_processes() {
+	local ino=$1 cgpath=$2 init=$3 p line
 	for p in $(pidns_members "$ino"); do
-		read -r _ ppid < <(proc_state_ppid "$p") || continue
-		[[ $(pidns_of "$ppid") == "$ino" ]] && continue
-		[[ $ppid == 0 ]] && continue
-		echo "$p $ppid"
+		[[ $p == "$init" ]] && continue
+		alive "$p" || continue
+		line=$(grep -m1 '^0::' "/proc/$p/cgroup" 2>/dev/null) || continue
+		line=${line#0::}
+		[[ $line == "$cgpath" || $line == "$cgpath"/* ]] && continue
+		echo "$p"
 	done
 }
 
 # systemd-shutdown SIGSTOPs everything in the namespace; an nsenter outside
-# then stops itself too and never reaps its child, and shutdown waits for
-# that child until its timeout. Wake such parents.
-wake_exec_parents() {
-	local ino=$1 p ppid st
-	while read -r p ppid; do
-		[[ -n $ppid ]] || continue
+# it then stops itself too and never reaps its child, and shutdown waits for
+# that child until its timeout. Wake the stopped parents outside the box.
+wake_outside_parents() {
+	local ino=$1 init=$2 p ppid st
+	for p in $(pidns_members "$ino"); do
+		[[ $p == "$init" ]] && continue
+		read -r _ ppid < <(proc_state_ppid "$p") || continue
+		[[ $(pidns_of "$ppid") == "$ino" ]] && continue
 		read -r st _ < <(proc_state_ppid "$ppid") || continue
-		[[ $st == T ]] && kill -CONT "$ppid" 2>/dev/null
-	done < <(exec_children "$ino")
-	return 0
+		if [[ $st == T ]]; then
+			kill -CONT "$ppid" 2>/dev/null || true
+		fi
+	done
+}
+
+# Whether a process runs; a zombie waiting for its reaper does not.
+alive() {
+	local st
+	read -r st _ < <(proc_state_ppid "$1") || return 1
+	[[ $st != [ZX] ]]
 }
 
 wait_gone() {
 	local deadline=$(($(now_ms) + $2))
-	while kill -0 "$1" 2>/dev/null; do
+	while alive "$1"; do
 		(($(now_ms) < deadline)) || return 1
 		sleep 0.01
 	done
@@ -295,31 +327,67 @@ wait_gone() {
 
 cmd_stop() {
 	[[ $# -eq 1 ]] || die "usage: sdbox.sh stop STATE_DIR"
-	local state=$1 pid ino spid cg p ppid rc=0 t0 deadline
+	local state=$1 pid ino spid cg cgpath p own=() deadline t0 rc=0
 	[[ -d $state ]] || return 0
 	state=$(readlink -f "$state")
 	t0=$(now_ms)
 	ino=$(cat "$state/pidns" 2>/dev/null) || ino=
 	spid=$(cat "$state/script.pid" 2>/dev/null) || spid=
 	cg=$(cat "$state/cgroup" 2>/dev/null) || cg=
+	cgpath=/${cg##*/}
 
-	if pid=$(box_pid "$state"); then
-		# Our own processes first, so shutdown need not wait for them.
-		while read -r p ppid; do
-			[[ -n $p ]] || continue
-			kill -TERM "$p" 2>/dev/null
-			kill -CONT "$ppid" 2>/dev/null
-		done < <(exec_children "$ino")
-		kill -s RTMIN+4 "$pid"
-		deadline=$(($(now_ms) + ${SDBOX_STOP_TIMEOUT:-15} * 1000))
-		while kill -0 "$pid" 2>/dev/null && (($(now_ms) < deadline)); do
-			wake_exec_parents "$ino"
+	if ! pid=$(box_pid "$state") && [[ -n $spid ]] &&
+		[[ $(cat "/proc/$spid/comm" 2>/dev/null) == script ]]; then
+		# A start killed before it recorded the box: find the box's init
+		# below script and kill it, which ends the box.
+		deadline=$(($(now_ms) + 1000))
+		until p=$(init_below "$spid"); do
+			if ! alive "$spid" || (($(now_ms) >= deadline)); then
+				break
+			fi
 			sleep 0.01
 		done
-		if kill -0 "$pid" 2>/dev/null; then
-			echo "sdbox: warning: systemd (pid $pid) ignored poweroff, killing the box" >&2
-			kill -KILL "$pid" 2>/dev/null
-			rc=1
+		if [[ -n $p && $(pidns_of "$p") != "$(pidns_of $$)" ]]; then
+			ino=$(pidns_of "$p")
+			kill -KILL "$p" 2>/dev/null || true
+		fi
+		pid=
+	fi
+
+	if [[ -n $pid ]]; then
+		# What we started inside goes first (SIGTERM, then SIGKILL after a
+		# second), so that shutdown need not wait for it.
+		mapfile -t own < <(own_processes "$ino" "$cgpath" "$pid")
+		if ((${#own[@]})); then
+			kill -TERM "${own[@]}" 2>/dev/null || true
+			deadline=$(($(now_ms) + 1000))
+			while ((${#own[@]})) && (($(now_ms) < deadline)); do
+				wake_outside_parents "$ino" "$pid"
+				sleep 0.01
+				mapfile -t own < <(own_processes "$ino" "$cgpath" "$pid")
+			done
+			if ((${#own[@]})); then
+				kill -KILL "${own[@]}" 2>/dev/null || true
+			fi
+		fi
+
+		# RTMIN+4 is systemd's "poweroff". The init of a pid namespace
+		# drops signals it has no handler for, as systemd early in its
+		# boot, so send it again until systemd is gone.
+		local next=0
+		deadline=$(($(now_ms) + ${SDBOX_STOP_TIMEOUT:-10} * 1000))
+		while alive "$pid" && (($(now_ms) < deadline)); do
+			if (($(now_ms) >= next)); then
+				kill -s RTMIN+4 "$pid" 2>/dev/null || true
+				next=$(($(now_ms) + 250))
+			fi
+			wake_outside_parents "$ino" "$pid"
+			sleep 0.01
+		done
+		if alive "$pid"; then
+			echo "sdbox: warning: systemd (pid $pid) did not power off within ${SDBOX_STOP_TIMEOUT:-10}s, killing the box" >&2
+			tail -n 5 "$state/console.log" 2>/dev/null | sed 's/^/  | /' >&2
+			kill -KILL "$pid" 2>/dev/null || true
 		fi
 	fi
 
@@ -327,8 +395,7 @@ cmd_stop() {
 	if [[ -n $spid ]] && [[ $(cat "/proc/$spid/comm" 2>/dev/null) == script ]]; then
 		if ! wait_gone "$spid" 3000; then
 			echo "sdbox: warning: script (pid $spid) did not exit, killing it" >&2
-			kill -KILL "$spid" 2>/dev/null
-			rc=1
+			kill -KILL "$spid" 2>/dev/null || true
 		fi
 	fi
 
@@ -336,24 +403,31 @@ cmd_stop() {
 	if [[ -n $ino ]]; then
 		deadline=$(($(now_ms) + 3000))
 		while [[ -n $(pidns_members "$ino") ]] && (($(now_ms) < deadline)); do
-			wake_exec_parents "$ino"
+			wake_outside_parents "$ino" ""
 			sleep 0.02
 		done
 		for p in $(pidns_members "$ino"); do
 			echo "sdbox: warning: killing leftover process $p ($(cat "/proc/$p/comm" 2>/dev/null))" >&2
-			kill -KILL "$p" 2>/dev/null
-			rc=1
+			kill -KILL "$p" 2>/dev/null || true
 		done
+		deadline=$(($(now_ms) + 2000))
+		while [[ -n $(pidns_members "$ino") ]] && (($(now_ms) < deadline)); do
+			sleep 0.02
+		done
+		if [[ -n $(pidns_members "$ino") ]]; then
+			echo "sdbox: error: processes of the box remain: $(pidns_members "$ino" | tr '\n' ' ')" >&2
+			rc=1
+		fi
 	fi
 
 	# The cgroup tree systemd built under ours, deepest first.
 	if [[ -n $cg && -d $cg ]]; then
 		deadline=$(($(now_ms) + 3000))
 		while :; do
-			find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+			find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
 			[[ -d $cg ]] || break
 			if (($(now_ms) >= deadline)); then
-				echo "sdbox: warning: cannot remove cgroup $cg" >&2
+				echo "sdbox: error: cannot remove cgroup $cg" >&2
 				rc=1
 				break
 			fi
@@ -362,10 +436,14 @@ cmd_stop() {
 	fi
 
 	if [[ -d $state/root ]] && ! mountpoint -q "$state/root"; then
-		rmdir "$state/root" 2>/dev/null
+		rmdir "$state/root" 2>/dev/null || true
 	fi
-	rm -f "$state/pid" "$state/pidns" "$state/script.pid" "$state/cgroup"
-	[[ -n $ino ]] && echo "$(($(now_ms) - t0))" >"$state/stop-ms"
+	if ((rc == 0)); then
+		rm -f "$state/pid" "$state/pidns" "$state/script.pid" "$state/cgroup"
+	fi
+	if [[ -n $ino ]]; then
+		echo "$(($(now_ms) - t0))" >"$state/stop-ms"
+	fi
 	return $rc
 }
 
@@ -384,6 +462,10 @@ stage1() {
 	[[ $(findmnt -n -o PROPAGATION /) == private ]] || die "/ is not a private mount"
 
 	echo 0 >"$cg/cgroup.procs" || die "cannot join cgroup $cg"
+
+	# mount(8) would create /run/mount on the host for its utab: until the
+	# pivot, point it where nothing can be created (this namespace's proc).
+	export LIBMOUNT_UTAB=/proc/sdbox-no-utab/utab
 
 	# The root: the host's root filesystem alone (no submounts), read-only.
 	mount --bind / "$nr"
@@ -405,7 +487,7 @@ stage1() {
 
 	# A small /dev; the pty of script is the console.
 	mount -t tmpfs -o mode=0755,nosuid,size=1m sdbox-dev "$nr/dev"
-	local node
+	local node major minor
 	for node in null:1:3 zero:1:5 full:1:7 random:1:8 urandom:1:9 tty:5:0; do
 		IFS=: read -r d major minor <<<"$node"
 		mknod -m 0666 "$nr/dev/$d" c "$major" "$minor" 2>/dev/null || {
@@ -428,6 +510,7 @@ stage1() {
 	# Fresh proc of the new pid namespace; nothing global writable in it.
 	mount -t proc -o nosuid,nodev,noexec proc "$nr/proc"
 	for d in sys sysrq-trigger; do
+		[[ -e $nr/proc/$d ]] || continue
 		mount --bind "$nr/proc/$d" "$nr/proc/$d"
 		mount -o remount,bind,ro "$nr/proc/$d"
 	done
@@ -437,7 +520,10 @@ stage1() {
 	local id
 	id=$(tr -d - </proc/sys/kernel/random/uuid)
 	echo "$id" >"$nr/etc/machine-id"
-	[[ -e $nr/var/lib/dbus ]] && { rm -f "$nr/var/lib/dbus/machine-id"; echo "$id" >"$nr/var/lib/dbus/machine-id"; }
+	if [[ -d $nr/var/lib/dbus ]]; then
+		rm -f "$nr/var/lib/dbus/machine-id"
+		echo "$id" >"$nr/var/lib/dbus/machine-id"
+	fi
 	echo sdbox >"$nr/etc/hostname"
 
 	# The test's folders at their host paths, parents before children.
@@ -449,11 +535,13 @@ stage1() {
 		path=${spec#* }
 		mkdir -p "$nr$path" 2>/dev/null || die "cannot bind $path: no mount point in the box"
 		mount --bind "$path" "$nr$path"
-		[[ $mode == ro ]] && mount -o remount,bind,ro "$nr$path"
+		if [[ $mode == ro ]]; then
+			mount -o remount,bind,ro "$nr$path"
+		fi
 	done < <({
+		[[ $# -eq 0 ]] || printf 'rw %s\n' "$@"
 		printf 'ro %s\n' "$state" "$units"
-		[[ $# -gt 0 ]] && printf 'rw %s\n' "$@"
-	} | sort -k2,2 -u)
+	} | LC_ALL=C sort -t' ' -k2 -u)
 
 	# Into the new root; everything inherited from the host goes with the
 	# old one.
@@ -463,6 +551,7 @@ stage1() {
 	cd /
 	umount -l /tmp/.sdbox-oldroot
 	rmdir /tmp/.sdbox-oldroot
+	unset LIBMOUNT_UTAB
 
 	local fs
 	for d in /run /tmp /var/tmp; do
@@ -484,25 +573,18 @@ stage1() {
 }
 
 usage() {
-	sed -n '7,12p' "$SDBOX_SH" | sed 's/^# \{0,3\}//' >&2
+	sed -n '7,11p' "$SDBOX_SH" | sed 's/^# \{0,3\}//' >&2
 	exit 2
 }
 
-main() {
-	set -euo pipefail
-	local cmd=${1:-}
-	[[ $# -gt 0 ]] && shift
-	case $cmd in
-	start) cmd_start "$@" ;;
-	exec) cmd_exec "$@" ;;
-	bus) cmd_bus "$@" ;;
-	pid) cmd_pid "$@" ;;
-	stop) cmd_stop "$@" ;;
-	__stage1) stage1 "$@" ;;
-	*) usage ;;
-	esac
-}
-
-if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
-	main "$@"
-fi
+cmd=${1:-}
+[[ $# -gt 0 ]] && shift
+case $cmd in
+start) cmd_start "$@" ;;
+exec) cmd_exec "$@" ;;
+bus) cmd_bus "$@" ;;
+pid) cmd_pid "$@" ;;
+stop) cmd_stop "$@" ;;
+__stage1) stage1 "$@" ;;
+*) usage ;;
+esac
