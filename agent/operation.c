@@ -153,7 +153,7 @@ static int revert(Agent *a, int failed, int back, SwitchFlags flags, const char 
                   Reason *reason) {
         StoreState *st = &a->store->st;
         char failed_version[VERSION_MAX], back_version[VERSION_MAX], cause[512];
-        HookSlots h;
+        HookSlots h = {0};
         int r;
 
         (void) snprintf(cause, sizeof(cause), "%s", why);
@@ -252,7 +252,7 @@ static int commit(Agent *a, int from, int to, const HookSlots *h, bool rollback,
 static int finish_trial(Agent *a, int from, int to, SwitchFlags flags, bool rollback,
                         Reason *reason) {
         StoreState *st = &a->store->st;
-        HookSlots h;
+        HookSlots h = {0};
         hook_slots(a, from, to, &h);
 
         if (service_managed(a, flags)) {
@@ -277,7 +277,7 @@ static int finish_trial(Agent *a, int from, int to, SwitchFlags flags, bool roll
 static int activate(Agent *a, int to, ActivateKind kind, SwitchFlags flags, Reason *reason) {
         StoreState *st = &a->store->st;
         int from = store_active(a->store);
-        HookSlots h;
+        HookSlots h = {0};
         int r;
 
         if (from < 0)
@@ -469,7 +469,7 @@ static int install(Agent *a, const char *path, const char *sig_path, bool hash_v
         target = active == 0 ? 1 : 0;
         previous = st->slots[target];
 
-        HookSlots h;
+        HookSlots h = {0};
         hook_slots(a, active, target, &h);
         (void) snprintf(h.to_version, sizeof(h.to_version), "%s", uc.meta.version);
         h.ctx.no_package_hooks = true;

@@ -27,6 +27,9 @@
 #define SEQ_FILE "outbox.seq"
 #define ERROR_FILE "outbox.error"
 #define EVENT_MAX (64 * 1024)
+#define NAME_MAX_LEN 64
+#define DROPPED_SUFFIX "-dropped.json"
+#define DELIVERY_LOCK "outbox.lock"
 
 static const struct {
         const char *name;
@@ -80,7 +83,7 @@ static int open_outbox(const Config *c, int *ret_state_fd, int *ret_dir_fd) {
 
 /* The names of pending events, sorted: oldest first. */
 typedef struct NameList {
-        char (*names)[32];
+        char (*names)[NAME_MAX_LEN];
         size_t n, cap;
 } NameList;
 
@@ -106,7 +109,7 @@ static int list_events(int dir_fd, NameList *ret) {
         struct dirent *de;
         while ((de = readdir(d))) {
                 size_t len = strlen(de->d_name);
-                if (de->d_name[0] == '.' || len < 6 || len >= 32 ||
+                if (de->d_name[0] == '.' || len < 6 || len >= NAME_MAX_LEN ||
                     strcmp(de->d_name + len - 5, ".json") != 0)
                         continue;
                 if (l.n == l.cap) {
@@ -221,7 +224,7 @@ static void journal_event(const Config *c, EventType type, const EventData *d) {
 
 static int write_event(const Config *c, int state_fd, int dir_fd, EventType type,
                        const EventData *d) {
-        char id[37], when[32], name[32];
+        char id[37], when[32], name[NAME_MAX_LEN];
         uint64_t seq = 0;
         int r = next_seq(state_fd, &seq);
         if (r < 0)
@@ -234,23 +237,58 @@ static int write_event(const Config *c, int state_fd, int dir_fd, EventType type
         _cleanup_free_ char *text = json_dumps(ev, JSON_COMPACT);
         if (!text)
                 return -ENOMEM;
-        (void) snprintf(name, sizeof(name), "%020llu.json", (unsigned long long) seq);
+        /* The dropped-events notice is named apart: trimming merges it. */
+        (void) snprintf(name, sizeof(name), "%020llu%s", (unsigned long long) seq,
+                        type == EVENT_EVENTS_DROPPED ? DROPPED_SUFFIX : ".json");
         return write_file_atomic_at(dir_fd, name, text, strlen(text), 0600);
 }
 
-/* Drops the oldest events past spool_max; returns how many went. */
+static bool is_dropped_notice(const char *name) {
+        size_t len = strlen(name), sl = strlen(DROPPED_SUFFIX);
+        return len > sl && strcmp(name + len - sl, DROPPED_SUFFIX) == 0;
+}
+
+/* The count a pending dropped-events notice carries. */
+static int64_t notice_count(const Config *c, const char *name) {
+        char path[4200];
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        (void) snprintf(path, sizeof(path), "%s/" OUTBOX_DIR "/%s", c->state_dir, name);
+        if (read_file_bounded(path, EVENT_MAX, &text, &len) < 0)
+                return 0;
+        _cleanup_(json_decrefp) json_t *ev = json_loadb(text, len, 0, NULL);
+        json_t *n = json_object_get(json_object_get(ev, "data"), "dropped");
+        return json_is_integer(n) ? json_integer_value(n) : 0;
+}
+
+/* Keeps the outbox within spool_max: past it, the oldest events go, and
+ * one dropped-events notice, always the newest entry, carries the whole
+ * count (earlier notices are merged into it). Returns the count for a new
+ * notice, 0 when nothing was dropped. */
 static int64_t trim_outbox(const Config *c, int dir_fd) {
         _cleanup_(name_list_done) NameList l = {0};
         if (list_events(dir_fd, &l) < 0 || l.n <= c->spool_max)
                 return 0;
-        /* One place is kept for the worker_events_dropped event itself. */
+
+        size_t notices = 0;
+        for (size_t i = 0; i < l.n; i++)
+                notices += is_dropped_notice(l.names[i]);
+        /* Room for spool_max - 1 events and the one notice. */
+        size_t events = l.n - notices;
         size_t keep = c->spool_max > 0 ? c->spool_max - 1 : 0;
-        int64_t dropped = 0;
-        for (size_t i = 0; i + keep < l.n; i++)
-                if (unlinkat(dir_fd, l.names[i], 0) == 0)
-                        dropped++;
+        int64_t total = 0;
+        for (size_t i = 0; i < l.n; i++) {
+                if (is_dropped_notice(l.names[i])) {
+                        total += notice_count(c, l.names[i]);
+                        (void) unlinkat(dir_fd, l.names[i], 0);
+                } else if (events > keep) {
+                        if (unlinkat(dir_fd, l.names[i], 0) == 0)
+                                total++;
+                        events--;
+                }
+        }
         (void) fsync(dir_fd);
-        return dropped;
+        return total;
 }
 
 int outbox_emit(const Config *c, EventType type, const EventData *data) {
@@ -315,6 +353,18 @@ int outbox_deliver(const Config *c, unsigned max, Reason *reason) {
         r = open_outbox(c, &state_fd, &dir_fd);
         if (r < 0)
                 return reason_fail(reason, r, "cannot open the outbox: %s", strerror(-r));
+        /* One deliverer at a time (slotd, slotctl): two would send the same
+         * events twice. The lock goes with the fd. */
+        _cleanup_close_ int lock_fd =
+                openat(state_fd, DELIVERY_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lock_fd < 0)
+                return reason_fail(reason, -errno, "cannot open the outbox lock: %s",
+                                   strerror(errno));
+        if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK
+                               ? reason_fail(reason, -EBUSY, "another process delivers events")
+                               : reason_fail(reason, -errno, "cannot lock the outbox: %s",
+                                             strerror(errno));
         r = list_events(dir_fd, &l);
         if (r < 0)
                 return reason_fail(reason, r, "cannot list the outbox: %s", strerror(-r));

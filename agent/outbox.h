@@ -58,8 +58,9 @@ int outbox_emit(const Config *c, EventType type, const EventData *data);
 uint64_t outbox_pending(const Config *c);
 
 /* POSTs pending events in order, at most max of them, stopping at the
- * first failure. Returns the number delivered, or -errno (reason set)
- * when the first pending one could not be delivered. */
+ * first failure. Returns the number delivered; -EBUSY when another process
+ * is delivering; -errno (reason set) when the first pending one could not
+ * be delivered. */
 int outbox_deliver(const Config *c, unsigned max, Reason *reason);
 
 /* The last delivery error, kept on disk for `slotctl status`; "" when the

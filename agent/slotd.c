@@ -28,6 +28,7 @@
 #include "cleanup.h"
 #include "clock.h"
 #include "config.h"
+#include "delivery.h"
 #include "health.h"
 #include "log.h"
 #include "operation.h"
@@ -61,9 +62,8 @@ typedef struct Daemon {
         char last_notice[600]; /* the last offer/rejection logged, to log changes only */
         char last_drift[300];
         char last_available[VERSION_MAX];
-        sd_event_source *deliver_timer;
+        Delivery *delivery;
         sd_event_source *outbox_watch;
-        unsigned deliver_failures;
 
         /* Shared with the trigger listener's threads. */
         Trigger *trigger;
@@ -483,61 +483,13 @@ static int on_monitor_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static int schedule_delivery(Daemon *d, uint64_t delay_usec);
-
-/* Sends pending events in order; on failure tries again after an
- * exponential backoff with jitter (1 s doubling to 60 s). */
-static int on_deliver_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        Daemon *d = userdata;
-        Reason reason = REASON_NULL;
-        (void) s;
-        (void) usec;
-        int r = outbox_deliver(d->config, 500, &reason);
-        if (r < 0) {
-                if (d->deliver_failures == 0)
-                        log_warning("%s (will retry)", reason.text);
-                d->deliver_failures++;
-                unsigned shift = d->deliver_failures < 7 ? d->deliver_failures - 1 : 6;
-                uint64_t step = UINT64_C(1000000) << shift;
-                return schedule_delivery(d, step / 2 + random_below(step));
-        }
-        if (d->deliver_failures > 0)
-                log_info("events delivered again to %s", d->config->events_url);
-        d->deliver_failures = 0;
-        if (outbox_pending(d->config) > 0)
-                return schedule_delivery(d, 0);
-        return 0;
-}
-
-static int schedule_delivery(Daemon *d, uint64_t delay_usec) {
-        if (!d->config->events_url)
-                return 0;
-        uint64_t when = now_usec(CLOCK_MONOTONIC) + delay_usec;
-        if (d->deliver_timer) {
-                uint64_t current = 0;
-                int enabled = 0;
-                (void) sd_event_source_get_enabled(d->deliver_timer, &enabled);
-                (void) sd_event_source_get_time(d->deliver_timer, &current);
-                /* While backing off, new events wait for the backoff. */
-                if (enabled != SD_EVENT_OFF && d->deliver_failures > 0 && current > when)
-                        return 0;
-                int r = sd_event_source_set_time(d->deliver_timer, when);
-                if (r < 0)
-                        return r;
-                return sd_event_source_set_enabled(d->deliver_timer, SD_EVENT_ONESHOT);
-        }
-        return sd_event_add_time(d->event, &d->deliver_timer, CLOCK_MONOTONIC, when, 1000,
-                                 on_deliver_timer, d);
-}
-
 /* A new file in the outbox (from slotd, its update child or slotctl). */
 static int on_outbox_change(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
         Daemon *d = userdata;
         (void) s;
         (void) ev;
-        if (d->deliver_failures > 0)
-                return 0;
-        return schedule_delivery(d, 0);
+        delivery_kick(d->delivery);
+        return 0;
 }
 
 /* --- the trigger listener's side (other threads) --- */
@@ -756,6 +708,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 d->config = d->agent.config = fresh;
                 (void) pthread_rwlock_unlock(&d->config_lock);
                 d->agent.keyring = minisign_keyring_free(d->agent.keyring);
+                delivery_reload(d->delivery);
                 log_info("configuration reloaded from %s", fresh->path);
         }
         (void) sd_notify(0, "READY=1");
@@ -883,7 +836,10 @@ int main(int argc, char **argv) {
                 agent_emit(&d.agent, EVENT_AGENT_STARTED, NULL,
                            active >= 0 ? s->st.slots[active].version : NULL, -1, active, NULL);
         }
-        (void) schedule_delivery(&d, 0);
+        if (d.config->events_url && delivery_start(d.config_path, &d.delivery) < 0) {
+                log_error("cannot start the event delivery thread");
+                return 1;
+        }
 
         (void) sd_notify(0, "READY=1");
         daemon_status(&d);
@@ -894,7 +850,7 @@ int main(int argc, char **argv) {
         d.request_source = sd_event_source_unref(d.request_source);
 
         d.poll_timer = sd_event_source_unref(d.poll_timer);
-        d.deliver_timer = sd_event_source_unref(d.deliver_timer);
+        d.delivery = delivery_stop(d.delivery);
         d.outbox_watch = sd_event_source_unref(d.outbox_watch);
         d.monitor_timer = sd_event_source_unref(d.monitor_timer);
         d.event = sd_event_unref(d.event);
