@@ -58,7 +58,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libagent.a $(BUILD)/libslots.a
 # every unit and integration test.
 check: deps
 	$(MAKE) all $(TESTS)
-	$(MAKE) unit integration
+	$(MAKE) cppcheck
+	$(MAKE) unit
+	$(MAKE) SANITIZE=1 unit
+	$(MAKE) integration
 
 unit: $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
