@@ -36,6 +36,42 @@ static void curl_slist_free_allp(struct curl_slist **l) {
         curl_slist_free_all(*l);
 }
 
+/* Aborts a transfer that received nothing for stall_usec. curl's own
+ * low-speed limit averages over several seconds and fires late after a
+ * burst; this counts from the last byte. */
+typedef struct StallWatch {
+        uint64_t stall_usec;
+        uint64_t last_rx;
+        curl_off_t last_now;
+        bool stalled;
+} StallWatch;
+
+static int on_xfer_info(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                        curl_off_t ulnow) {
+        StallWatch *w = userdata;
+        (void) dltotal;
+        (void) ultotal;
+        (void) ulnow;
+        uint64_t now = now_mono();
+        if (dlnow != w->last_now || w->last_rx == 0) {
+                w->last_now = dlnow;
+                w->last_rx = now;
+                return 0;
+        }
+        if (now - w->last_rx > w->stall_usec) {
+                w->stalled = true;
+                return 1; /* abort: CURLE_ABORTED_BY_CALLBACK */
+        }
+        return 0;
+}
+
+static void watch_stalls(CURL *h, StallWatch *w, uint64_t stall_usec) {
+        *w = (StallWatch) {.stall_usec = stall_usec ? stall_usec : USEC_PER_SEC};
+        (void) curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer_info);
+        (void) curl_easy_setopt(h, CURLOPT_XFERINFODATA, w);
+        (void) curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+}
+
 static int fetch_global_init(void) {
         static bool done;
         if (!done) {
@@ -349,9 +385,8 @@ static int package_fetch_attempt(const Config *c, Download *d, uint64_t timeout_
         (void) curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_package_body);
         (void) curl_easy_setopt(h, CURLOPT_WRITEDATA, d);
         (void) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) (timeout_usec / 1000) ?: 1L);
-        (void) curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        (void) curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
-                                (long) (c->stall_timeout / 1000000) ?: 1L);
+        StallWatch stall;
+        watch_stalls(h, &stall, c->stall_timeout);
         (void) curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L * 1024);
         if (d->have > 0) {
                 (void) snprintf(range, sizeof(range), "%llu-", (unsigned long long) d->have);
@@ -365,6 +400,9 @@ static int package_fetch_attempt(const Config *c, Download *d, uint64_t timeout_
         *ret_cc = curl_easy_perform(h);
         (void) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, ret_status);
         d->h = NULL;
+        if (stall.stalled)
+                (void) snprintf(errbuf, CURL_ERROR_SIZE, "no data for %llu ms: stalled",
+                                (unsigned long long) (stall.stall_usec / 1000));
         return 0;
 }
 
@@ -560,10 +598,12 @@ int fetch_file(const Config *c, const char *url, uint64_t max, const char *dest,
                 (void) curl_easy_setopt(h, CURLOPT_WRITEDATA, &f);
                 (void) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
                                         (long) ((deadline - now) / 1000) ?: 1L);
-                (void) curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-                (void) curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
-                                        (long) (c->stall_timeout / 1000000) ?: 1L);
+                StallWatch stall;
+                watch_stalls(h, &stall, c->stall_timeout);
                 CURLcode cc = curl_easy_perform(h);
+                if (stall.stalled)
+                        (void) snprintf(errbuf, sizeof(errbuf), "no data for %llu ms: stalled",
+                                        (unsigned long long) (stall.stall_usec / 1000));
                 long status = 0;
                 (void) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
                 if (f.too_big)

@@ -457,7 +457,7 @@ static int install(Agent *a, const char *path, const char *sig_path, bool hash_v
                 int c = semver_compare(uc.meta.version, st->slots[active].version);
                 if (c == 0 && st->slots[active].state == SLOT_GOOD)
                         return OP_UP_TO_DATE;
-                if (c < 0 && !a->config->allow_downgrade) {
+                if (c < 0 && !a->config->allow_downgrade && !a->allow_downgrade) {
                         r = reason_reject(reason, -EPERM,
                                           "downgrade from %s to %s refused ([trust] "
                                           "allow_downgrade = no)",

@@ -18,6 +18,7 @@ typedef struct Agent {
         bool progress;            /* show progress lines on stdout */
         bool echo_hooks;          /* copy hook output to stderr */
         bool update_started;      /* worker_update_started already sent for this operation */
+        bool allow_downgrade;     /* the signed manifest allows this downgrade */
         uint64_t op_start;        /* CLOCK_MONOTONIC usec when the operation began */
 } Agent;
 

@@ -187,7 +187,9 @@ int update_apply(Agent *a, const Manifest *m, fetch_progress_fn progress, void *
                 }
         }
 
+        a->allow_downgrade = m->downgrade;
         r = op_install_downloaded(a, path, sig_path, reason);
+        a->allow_downgrade = false;
         /* The download has served its purpose, whatever the outcome. */
         fetch_prune(a->config, NULL);
         return r;
