@@ -276,11 +276,21 @@ static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata
         return 0;
 }
 
+/* Runs an update (m set) or a rollback in a fresh process: slotd itself,
+ * executed again with --child. A fork alone would carry the listener's
+ * and the delivery thread's locks into the child; an exec starts clean.
+ * The child reads the verified manifest from the cache, reports progress
+ * on fd 3, and holds the store lock while it works. */
 static int start_child(Daemon *d, const Manifest *m) {
-        d->agent.op_start = now_usec(CLOCK_MONOTONIC);
+        char *argv[] = {(char *) "slotd", (char *) "-c", d->config->path, (char *) "--child",
+                        (char *) (m ? "update" : "rollback"), NULL};
         int pipefd[2];
+
+        d->agent.op_start = now_usec(CLOCK_MONOTONIC);
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return -errno;
+        sigset_t none;
+        (void) sigemptyset(&none);
         pid_t pid = fork();
         if (pid < 0) {
                 int r = -errno;
@@ -289,14 +299,13 @@ static int start_child(Daemon *d, const Manifest *m) {
                 return r;
         }
         if (pid == 0) {
-                (void) close(pipefd[0]);
-                child_pipe_fd = pipefd[1];
+                /* Only async-signal-safe calls until exec. */
+                if (dup2(pipefd[1], 3) < 0)
+                        _exit(127);
                 (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
-                sigset_t none;
-                (void) sigemptyset(&none);
                 (void) sigprocmask(SIG_SETMASK, &none, NULL);
-                (void) signal(SIGTERM, SIG_DFL);
-                _exit(m ? child_update(d, m) : child_rollback(d));
+                execv("/proc/self/exe", argv);
+                _exit(127);
         }
         (void) close(pipefd[1]);
         d->child = pid;
@@ -314,6 +323,25 @@ static int start_child(Daemon *d, const Manifest *m) {
         (void) sd_notifyf(0, "STATUS=%s%s", m ? "updating to " : "rolling back",
                           m ? m->version : "");
         return r;
+}
+
+/* The --child side: the update or rollback process started above. */
+static int child_main(Daemon *d, const char *mode) {
+        Reason reason = REASON_NULL;
+        child_pipe_fd = fcntl(3, F_GETFD) >= 0 ? 3 : -1;
+        if (child_pipe_fd >= 0)
+                (void) fcntl(child_pipe_fd, F_SETFD, FD_CLOEXEC);
+        if (strcmp(mode, "rollback") == 0)
+                return child_rollback(d);
+        if (strcmp(mode, "update") != 0)
+                return 2;
+        _cleanup_(manifest_freep) Manifest *m = NULL;
+        int r = update_cached_manifest(&d->agent, &m, &reason);
+        if (r < 0) {
+                log_error("update: %s", reason.text);
+                return reason.rejected ? 3 : 1;
+        }
+        return child_update(d, m);
 }
 
 /* One poll: fetch and judge the manifest here (one 304 when nothing
@@ -721,8 +749,10 @@ int main(int argc, char **argv) {
                 {"config", required_argument, NULL, 'c'},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, 'V'},
+                {"child", required_argument, NULL, 'C'},
                 {},
         };
+        const char *child_mode = NULL;
         Daemon d = {0};
         Reason reason = REASON_NULL;
         int c, r;
@@ -734,6 +764,8 @@ int main(int argc, char **argv) {
                 else if (c == 'h') {
                         (void) printf("usage: slotd [-c CONFIG]\n");
                         return 0;
+                } else if (c == 'C') {
+                        child_mode = optarg;
                 } else if (c == 'V') {
                         (void) printf("slotd " SLOTD_VERSION "\n");
                         return 0;
@@ -756,6 +788,12 @@ int main(int argc, char **argv) {
         if (r < 0) {
                 log_error("%s", reason.text);
                 return 1;
+        }
+        if (child_mode) {
+                r = child_main(&d, child_mode);
+                agent_close(&d.agent);
+                config_free(d.config);
+                return r;
         }
         r = daemon_recover(&d);
         if (r < 0)

@@ -140,6 +140,26 @@ int update_check(Agent *a, bool use_cache, CheckResult *ret, Reason *reason) {
         return 0;
 }
 
+int update_cached_manifest(Agent *a, Manifest **ret, Reason *reason) {
+        _cleanup_free_ char *body = NULL, *sig = NULL, *sig_url = NULL;
+        size_t len = 0, sig_len = 0;
+        int r;
+
+        if (!a->config->manifest_url)
+                return reason_fail(reason, -EINVAL, "no [coordinator] manifest_url");
+        if (read_cache(a, CACHE_BODY, MANIFEST_MAX, &body, &len) < 0 ||
+            read_cache(a, CACHE_SIG, SIG_MAX, &sig, &sig_len) < 0)
+                return reason_fail(reason, -ENOENT, "no cached manifest in %s",
+                                   a->config->state_dir);
+        r = manifest_signature_url(a->config->manifest_url, &sig_url);
+        if (r < 0)
+                return reason_fail(reason, r, "bad manifest_url %s", a->config->manifest_url);
+        r = verify_manifest(a, body, len, sig, sig_len, sig_url, reason);
+        if (r < 0)
+                return r;
+        return manifest_parse(body, len, a->config->manifest_url, ret, reason);
+}
+
 int update_apply(Agent *a, const Manifest *m, fetch_progress_fn progress, void *userdata,
                  Reason *reason) {
         _cleanup_free_ char *path = NULL, *sig_url = NULL, *sig = NULL, *sig_path = NULL;

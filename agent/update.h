@@ -23,6 +23,11 @@ void check_result_done(CheckResult *r);
  * a mismatch counts. Returns 0 with ret filled; a rejection; -errno. */
 int update_check(Agent *a, bool use_cache, CheckResult *ret, Reason *reason);
 
+/* Reads the manifest cached by the last update_check() with use_cache,
+ * checks its signature again and parses it: how slotd's update process
+ * receives the manifest its parent decided on. */
+int update_cached_manifest(Agent *a, Manifest **ret, Reason *reason);
+
 /* Downloads the manifest's package (and its .minisig when the server has
  * one) and installs it with op_install_downloaded(). */
 int update_apply(Agent *a, const Manifest *m, fetch_progress_fn progress, void *userdata,
