@@ -50,9 +50,10 @@ int agent_keyring(Agent *a, const MinisignKeyring **ret, Reason *reason) {
         return 0;
 }
 
-static void record_result(Agent *a, Result result, const char *from, const char *to,
-                          const char *error) {
+void agent_record_result(Agent *a, Result result, const char *from, const char *to,
+                         const char *error) {
         LastResult *l = &a->store->st.last;
+        l->serial++;
         l->set = true;
         l->result = result;
         (void) snprintf(l->from_version, sizeof(l->from_version), "%s", from ? from : "");
@@ -175,7 +176,7 @@ static int revert(Agent *a, int failed, int back, SwitchFlags flags, const char 
                 st->slots[failed].state = SLOT_BAD;
                 st->trial_slot = -1;
                 st->phase = PHASE_DEGRADED;
-                record_result(a, RESULT_FAILED, "", failed_version, cause);
+                agent_record_result(a, RESULT_FAILED, "", failed_version, cause);
                 (void) store_save(a->store);
                 agent_emit(a, EVENT_ROLLBACK_FAILED, failed_version, NULL, failed, -1,
                            "no previous slot to return to");
@@ -211,7 +212,7 @@ static int revert(Agent *a, int failed, int back, SwitchFlags flags, const char 
         st->trial_deadline = 0;
         if (r < 0) {
                 st->phase = PHASE_DEGRADED;
-                record_result(a, RESULT_FAILED, back_version, failed_version, cause);
+                agent_record_result(a, RESULT_FAILED, back_version, failed_version, cause);
                 (void) store_save(a->store);
                 agent_emit(a, EVENT_ROLLBACK_FAILED, failed_version, back_version, failed, back,
                            cause);
@@ -219,7 +220,7 @@ static int revert(Agent *a, int failed, int back, SwitchFlags flags, const char 
         }
         st->slots[back].state = SLOT_GOOD;
         st->phase = PHASE_IDLE;
-        record_result(a, RESULT_ROLLED_BACK, back_version, failed_version, cause);
+        agent_record_result(a, RESULT_ROLLED_BACK, back_version, failed_version, cause);
         (void) store_save(a->store);
         agent_emit(a, EVENT_ROLLBACK_COMPLETED, failed_version, back_version, failed, back, NULL);
         run_hook_logged(HOOK_POST_ROLLBACK, &h.ctx);
@@ -236,7 +237,7 @@ static int commit(Agent *a, int from, int to, const HookSlots *h, bool rollback,
         st->trial_slot = -1;
         st->trial_deadline = 0;
         st->phase = PHASE_IDLE;
-        record_result(a, rollback ? RESULT_ROLLED_BACK : RESULT_COMPLETED, h->from_version,
+        agent_record_result(a, rollback ? RESULT_ROLLED_BACK : RESULT_COMPLETED, h->from_version,
                       h->to_version, NULL);
         int r = save_state(a, reason);
         if (r < 0)
@@ -296,7 +297,7 @@ static int activate(Agent *a, int to, ActivateKind kind, SwitchFlags flags, Reas
                 if (kind == ACTIVATE_UPDATE)
                         st->slots[to].state = SLOT_BAD;
                 st->phase = PHASE_IDLE;
-                record_result(a, RESULT_FAILED, h.from_version, h.to_version,
+                agent_record_result(a, RESULT_FAILED, h.from_version, h.to_version,
                               reason ? reason->text : NULL);
                 (void) store_save(a->store);
                 agent_emit(a, EVENT_UPDATE_FAILED, h.from_version, h.to_version, from, to,
@@ -321,7 +322,7 @@ static int activate(Agent *a, int to, ActivateKind kind, SwitchFlags flags, Reas
                 st->slots[to].state = SLOT_INSTALLED;
                 st->trial_slot = -1;
                 st->phase = PHASE_IDLE;
-                record_result(a, RESULT_FAILED, h.from_version, h.to_version,
+                agent_record_result(a, RESULT_FAILED, h.from_version, h.to_version,
                               reason ? reason->text : NULL);
                 (void) store_save(a->store);
                 return r;
@@ -479,7 +480,7 @@ static int install(Agent *a, const char *path, const char *sig_path, bool hash_v
         a->update_started = true;
         r = hooks_run(HOOK_PRE_INSTALL, &h.ctx, reason);
         if (r < 0) {
-                record_result(a, RESULT_FAILED, from_version, uc.meta.version,
+                agent_record_result(a, RESULT_FAILED, from_version, uc.meta.version,
                               reason ? reason->text : NULL);
                 (void) store_save(a->store);
                 agent_emit(a, EVENT_UPDATE_FAILED, from_version, uc.meta.version, active, target,
@@ -546,7 +547,7 @@ undo:
                 st->slots[target] = previous;
         else
                 st->slots[target] = (SlotRecord) {.state = SLOT_EMPTY};
-        record_result(a, reason && reason->rejected ? RESULT_REJECTED : RESULT_FAILED,
+        agent_record_result(a, reason && reason->rejected ? RESULT_REJECTED : RESULT_FAILED,
                       from_version, uc.meta.version, reason ? reason->text : NULL);
         agent_emit(a, reason && reason->rejected ? EVENT_UPDATE_REJECTED : EVENT_UPDATE_FAILED,
                    from_version, uc.meta.version, active, target, reason ? reason->text : NULL);
@@ -556,7 +557,7 @@ undo:
 
 refused:
         if (reason && reason->rejected) {
-                record_result(a, RESULT_REJECTED, from_version, uc.meta.version, reason->text);
+                agent_record_result(a, RESULT_REJECTED, from_version, uc.meta.version, reason->text);
                 (void) store_save(a->store);
                 agent_emit(a, EVENT_UPDATE_REJECTED, from_version, uc.meta.version, -1, -1,
                            reason->text);
@@ -662,7 +663,7 @@ int op_recover(Agent *a, Reason *reason) {
                 st->trial_slot = -1;
                 st->trial_deadline = 0;
                 st->phase = PHASE_IDLE;
-                record_result(a, RESULT_FAILED, active_version(a), st->slots[trial].version,
+                agent_record_result(a, RESULT_FAILED, active_version(a), st->slots[trial].version,
                               "interrupted before the switch");
                 return save_state(a, reason);
         } else {

@@ -67,6 +67,10 @@ int op_mark(Agent *a, int slot, SlotState state, Reason *reason);
  * Needs the lock. */
 int op_recover(Agent *a, Reason *reason);
 
+/* Sets last_result (time now, serial advanced); the caller saves. */
+void agent_record_result(Agent *a, Result result, const char *from, const char *to,
+                         const char *error);
+
 /* Writes an event to the outbox and the journal; failures are logged. */
 void agent_emit(Agent *a, EventType type, const char *from_version, const char *to_version,
                 int from_slot, int to_slot, const char *error);

@@ -364,11 +364,9 @@ static int cmd_update(Agent *a, char **args) {
         int r = update_check(a, false, &res, &reason);
         if (r < 0) {
                 if (reason.rejected) {
-                        a->store->st.last = (LastResult) {.set = true, .result = RESULT_REJECTED};
-                        (void) snprintf(a->store->st.last.error, sizeof(a->store->st.last.error),
-                                        "%s", reason.text);
-                        iso8601_now(a->store->st.last.time, sizeof(a->store->st.last.time));
+                        agent_record_result(a, RESULT_REJECTED, NULL, NULL, reason.text);
                         (void) store_save(a->store);
+                        agent_emit(a, EVENT_UPDATE_REJECTED, NULL, NULL, -1, -1, reason.text);
                 }
                 log_error("update failed: %s", reason.text);
                 return exit_for(r, &reason);

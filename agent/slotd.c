@@ -73,7 +73,7 @@ typedef struct Daemon {
         pthread_mutex_t metrics_lock;
         atomic_bool op_running;
         Metrics metrics;
-        char last_result_time[32]; /* to count each result once */
+        uint64_t last_result_serial; /* to count each result once */
 } Daemon;
 
 static void config_log(bool is_error, const char *line, void *userdata) {
@@ -245,9 +245,9 @@ static int child_rollback(Daemon *d) {
 /* Counts the outcome the child left in the state, once per result. */
 static void count_result(Daemon *d) {
         const LastResult *l = &d->agent.store->st.last;
-        if (!l->set || strcmp(l->time, d->last_result_time) == 0)
+        if (!l->set || l->serial == d->last_result_serial)
                 return;
-        (void) snprintf(d->last_result_time, sizeof(d->last_result_time), "%s", l->time);
+        d->last_result_serial = l->serial;
         (void) pthread_mutex_lock(&d->metrics_lock);
         d->metrics.results[l->result]++;
         if (l->result == RESULT_ROLLED_BACK)
@@ -798,6 +798,7 @@ int main(int argc, char **argv) {
         r = daemon_recover(&d);
         if (r < 0)
                 return 1;
+        d.last_result_serial = d.agent.store->st.last.serial;
         op_reap_in_background(&d.agent);
 
         sigset_t mask;

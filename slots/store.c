@@ -124,12 +124,13 @@ static int state_to_json(const StoreState *st, char **ret) {
         }
         json_t *last = json_null();
         if (st->last.set)
-                last = json_pack("{s:s, s:o, s:o, s:o, s:o}", "result",
+                last = json_pack("{s:s, s:o, s:o, s:o, s:o, s:I}", "result",
                                  result_to_string(st->last.result), "from_version",
                                  json_string_or_null(st->last.from_version), "to_version",
                                  json_string_or_null(st->last.to_version), "time",
                                  json_string_or_null(st->last.time), "error",
-                                 json_string_or_null(st->last.error));
+                                 json_string_or_null(st->last.error), "serial",
+                                 (json_int_t) st->last.serial);
         _cleanup_(json_decrefp) json_t *doc = json_pack(
                 "{s:i, s:s, s:O, s:o, s:o, s:I, s:o}", "format", 1, "phase",
                 phase_to_string(st->phase), "slots", slots, "trial_slot",
@@ -196,6 +197,10 @@ static int state_from_json(const char *text, size_t len, StoreState *ret) {
                         copy_string(st.last.time, sizeof(st.last.time), json_str(last, "time"));
                         copy_string(st.last.error, sizeof(st.last.error),
                                     json_str(last, "error"));
+                        json_t *serial = json_object_get(last, "serial");
+                        st.last.serial = json_is_integer(serial)
+                                                 ? (uint64_t) json_integer_value(serial)
+                                                 : 0;
                 }
         }
         *ret = st;

@@ -64,6 +64,7 @@ typedef struct LastResult {
         char to_version[VERSION_MAX];
         char time[32];
         char error[512]; /* "" when none */
+        uint64_t serial; /* grows with every result, so each is counted once */
 } LastResult;
 
 typedef struct StoreState {
