@@ -505,11 +505,15 @@ static int config_finalize(LoadContext *ctx) {
         return 0;
 }
 
+const char *config_resolve_path(const char *path) {
+        if (path)
+                return path;
+        const char *env = getenv("SLOTD_CONFIG");
+        return env && *env ? env : CONFIG_DEFAULT_PATH;
+}
+
 int config_load(const char *path, config_log_fn log_fn, void *userdata, Config **ret) {
-        if (!path)
-                path = getenv("SLOTD_CONFIG");
-        if (!path || !*path)
-                path = CONFIG_DEFAULT_PATH;
+        path = config_resolve_path(path);
 
         _cleanup_(config_freep) Config *c = calloc(1, sizeof(Config));
         if (!c)

@@ -87,6 +87,9 @@ typedef struct Config {
  * and errors (bad values), each one line naming file:line. */
 typedef void (*config_log_fn)(bool is_error, const char *line, void *userdata);
 
+/* The path config_load() reads: path, else $SLOTD_CONFIG, else the default. */
+const char *config_resolve_path(const char *path);
+
 /* Loads path (NULL: $SLOTD_CONFIG, else CONFIG_DEFAULT_PATH). Returns 0;
  * -EINVAL when a value is bad or a required key is missing; -errno when
  * the file cannot be read. Every problem goes through log_fn. */

@@ -37,3 +37,8 @@ void log_full(LogLevel level, const char *fmt, ...) {
         else
                 (void) fprintf(stderr, "%s: %s%s\n", log_program, words[level], msg);
 }
+
+void log_config_line(bool is_error, const char *line, void *userdata) {
+        (void) userdata;
+        log_full(is_error ? LOG_LEVEL_ERROR : LOG_LEVEL_WARNING, "%s", line);
+}

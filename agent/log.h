@@ -24,3 +24,6 @@ void log_full(LogLevel level, const char *fmt, ...) __attribute__((format(printf
 #define log_notice(...) log_full(LOG_LEVEL_NOTICE, __VA_ARGS__)
 #define log_info(...) log_full(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...) log_full(LOG_LEVEL_DEBUG, __VA_ARGS__)
+
+/* A config_log_fn (config.h): warnings and errors of the config file. */
+void log_config_line(bool is_error, const char *line, void *userdata);

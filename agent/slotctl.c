@@ -59,14 +59,6 @@ static void usage(FILE *out) {
                        "3 input rejected, 75 busy (another operation holds the lock).\n");
 }
 
-static void config_log(bool is_error, const char *line, void *userdata) {
-        (void) userdata;
-        if (is_error)
-                log_error("%s", line);
-        else
-                log_warning("%s", line);
-}
-
 static int exit_for(int r, const Reason *reason) {
         if (r >= 0)
                 return EXIT_DONE;
@@ -495,14 +487,10 @@ int main(int argc, char **argv) {
                 return EXIT_USAGE;
         }
 
-        int r = config_load(opts.config_path, config_log, NULL, &config);
+        int r = config_load(opts.config_path, log_config_line, NULL, &config);
         if (r < 0) {
                 if (r != -EINVAL)
-                        log_error("cannot read config %s: %s",
-                                  opts.config_path ? opts.config_path
-                                  : getenv("SLOTD_CONFIG") && *getenv("SLOTD_CONFIG")
-                                          ? getenv("SLOTD_CONFIG")
-                                          : CONFIG_DEFAULT_PATH,
+                        log_error("cannot read config %s: %s", config_resolve_path(opts.config_path),
                                   strerror(-r));
                 return EXIT_USAGE;
         }

@@ -76,14 +76,6 @@ typedef struct Daemon {
         uint64_t last_result_serial; /* to count each result once */
 } Daemon;
 
-static void config_log(bool is_error, const char *line, void *userdata) {
-        (void) userdata;
-        if (is_error)
-                log_error("%s", line);
-        else
-                log_warning("%s", line);
-}
-
 static uint64_t random_below(uint64_t n) {
         uint64_t r = 0;
         if (n == 0)
@@ -719,7 +711,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         (void) si;
         (void) sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
                           (unsigned long long) now_usec(CLOCK_MONOTONIC));
-        int r = config_load(d->config_path, config_log, NULL, &fresh);
+        int r = config_load(d->config_path, log_config_line, NULL, &fresh);
         if (r < 0)
                 log_error("reload refused, keeping the running configuration: %s",
                           r == -EINVAL ? "invalid configuration" : strerror(-r));
@@ -773,14 +765,10 @@ int main(int argc, char **argv) {
                         return 2;
         }
 
-        r = config_load(d.config_path, config_log, NULL, &d.config);
+        r = config_load(d.config_path, log_config_line, NULL, &d.config);
         if (r < 0) {
                 if (r != -EINVAL)
-                        log_error("cannot read config %s: %s",
-                                  d.config_path ? d.config_path
-                                  : getenv("SLOTD_CONFIG") && *getenv("SLOTD_CONFIG")
-                                          ? getenv("SLOTD_CONFIG")
-                                          : CONFIG_DEFAULT_PATH,
+                        log_error("cannot read config %s: %s", config_resolve_path(d.config_path),
                                   strerror(-r));
                 return 2;
         }
