@@ -729,6 +729,11 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 (void) pthread_rwlock_unlock(&d->config_lock);
                 d->agent.keyring = minisign_keyring_free(d->agent.keyring);
                 delivery_reload(d->delivery);
+                /* New periods take effect now, not after the old ones end. */
+                (void) schedule_poll(d, fresh->check_interval + random_below(fresh->check_splay));
+                if (d->monitor_timer)
+                        (void) sd_event_source_set_time_relative(d->monitor_timer,
+                                                                 fresh->monitor_interval);
                 log_info("configuration reloaded from %s", fresh->path);
         }
         (void) sd_notify(0, "READY=1");

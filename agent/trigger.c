@@ -256,8 +256,14 @@ static int read_pem(const char *path, const char *what, char **ret, Reason *reas
 Trigger *trigger_stop(Trigger *t) {
         if (!t)
                 return NULL;
-        if (t->mhd)
+        if (t->mhd) {
+                /* A socket passed by systemd stays systemd's: stopping would
+                 * shutdown(2) it and fail slotd.socket. Quiesced, it keeps
+                 * listening for the next start. */
+                if (t->listen_fd < 0)
+                        (void) MHD_quiesce_daemon(t->mhd);
                 MHD_stop_daemon(t->mhd);
+        }
         if (t->listen_fd >= 0)
                 (void) close(t->listen_fd);
         if (t->token)
@@ -314,7 +320,9 @@ int trigger_start(const Config *c, const TriggerCallbacks *cb, Trigger **ret, Re
                                            c->token_file);
         }
 
-        unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+        /* ITC lets a socket passed by systemd be quiesced, not shut down,
+         * when slotd stops (see trigger_stop()). */
+        unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
         struct MHD_OptionItem opts[16];
         size_t o = 0;
         opts[o++] = (struct MHD_OptionItem) {MHD_OPTION_LISTEN_SOCKET, fd, NULL};

@@ -373,12 +373,17 @@ cmd_stop() {
 
 		# RTMIN+4 is systemd's "poweroff". The init of a pid namespace
 		# drops signals it has no handler for, as systemd early in its
-		# boot, so send it again until systemd is gone.
+		# boot, so send it again until systemd is gone. SIGCHLD: once it
+		# has killed what remains, systemd-shutdown sleeps until a child
+		# of its own exits, and only then sees that a process with a
+		# parent outside (what `exec` started late) is gone too; without
+		# a nudge it looks again only after 10 s.
 		local next=0
 		deadline=$(($(now_ms) + ${SDBOX_STOP_TIMEOUT:-10} * 1000))
 		while alive "$pid" && (($(now_ms) < deadline)); do
 			if (($(now_ms) >= next)); then
 				kill -s RTMIN+4 "$pid" 2>/dev/null || true
+				kill -s CHLD "$pid" 2>/dev/null || true
 				next=$(($(now_ms) + 250))
 			fi
 			wake_outside_parents "$ino" "$pid"
