@@ -152,6 +152,7 @@ make_whitelist() {
 
 cmd_start() {
 	[[ $# -ge 2 ]] || die "usage: sdbox.sh start STATE_DIR UNITS_DIR [BIND_DIR...]"
+	[[ $(id -u) == 0 ]] || die "start needs root"
 	local state units d binds=() cgroot cg name pid spid ino
 	mkdir -p "$1" || die "cannot create state dir $1"
 	state=$(readlink -f "$1")
