@@ -3,13 +3,13 @@
  * defaults and the rules that span several keys. */
 #include "config.h"
 
-#include <ctype.h>
-#include <stdarg.h>
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
-#include <netinet/in.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,22 +168,28 @@ static int parse_bus_field(const char *value, void *field) {
         return 0;
 }
 
-#define STR(sec, key, field) {sec, key, parse_string_field, offsetof(Config, field), NULL}
-#define BOOL(sec, key, field) {sec, key, parse_bool_field, offsetof(Config, field), "yes or no"}
+#define STR(sec, key, field)                                                                       \
+        { sec, key, parse_string_field, offsetof(Config, field), NULL }
+#define BOOL(sec, key, field)                                                                      \
+        { sec, key, parse_bool_field, offsetof(Config, field), "yes or no" }
 #define DUR(sec, key, field)                                                                       \
-        {sec, key, parse_duration_field, offsetof(Config, field),                                  \
-         "a duration such as 90, 30s, 5m or 1h"}
+        {                                                                                          \
+                sec, key, parse_duration_field, offsetof(Config, field),                           \
+                        "a duration such as 90, 30s, 5m or 1h"                                     \
+        }
 #define SIZE(sec, key, field)                                                                      \
-        {sec, key, parse_size_field, offsetof(Config, field), "a size such as 4096, 256M or 2G"}
+        { sec, key, parse_size_field, offsetof(Config, field), "a size such as 4096, 256M or 2G" }
 #define COUNT(sec, key, field)                                                                     \
-        {sec, key, parse_count_field, offsetof(Config, field), "a whole number"}
+        { sec, key, parse_count_field, offsetof(Config, field), "a whole number" }
 #define PATH(sec, key, field)                                                                      \
-        {sec, key, parse_path_field, offsetof(Config, field), "an absolute path"}
+        { sec, key, parse_path_field, offsetof(Config, field), "an absolute path" }
 #define POSITIVE_DUR(sec, key, field)                                                              \
-        {sec, key, parse_positive_duration_field, offsetof(Config, field),                         \
-         "a duration above 0 such as 90, 30s, 5m or 1h"}
+        {                                                                                          \
+                sec, key, parse_positive_duration_field, offsetof(Config, field),                  \
+                        "a duration above 0 such as 90, 30s, 5m or 1h"                             \
+        }
 #define POSITIVE_COUNT(sec, key, field)                                                            \
-        {sec, key, parse_positive_count_field, offsetof(Config, field), "a whole number above 0"}
+        { sec, key, parse_positive_count_field, offsetof(Config, field), "a whole number above 0" }
 
 static const ConfigItem config_items[] = {
         STR("agent", "worker_id", worker_id),
@@ -472,14 +478,13 @@ static int config_finalize(LoadContext *ctx) {
         if (!c->compatible)
                 config_log(ctx, true, "%s: missing required key [slots] compatible", ctx->path);
         if (!!c->client_cert != !!c->client_key)
-                config_log(ctx, true,
-                           "%s: [coordinator] client_cert and client_key go together", ctx->path);
+                config_log(ctx, true, "%s: [coordinator] client_cert and client_key go together",
+                           ctx->path);
         if (c->client_ca && !c->tls_cert)
                 config_log(ctx, true, "%s: [trigger] client_ca needs tls_cert and tls_key (HTTPS)",
                            ctx->path);
         if (!!c->tls_cert != !!c->tls_key)
-                config_log(ctx, true, "%s: [trigger] tls_cert and tls_key go together",
-                           ctx->path);
+                config_log(ctx, true, "%s: [trigger] tls_cert and tls_key go together", ctx->path);
         if (c->listen && !listen_is_loopback(c->listen) && !c->token_file && !c->client_ca)
                 config_log(ctx, true,
                            "%s: [trigger] listen = %s is not loopback and needs token_file or "

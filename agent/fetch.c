@@ -66,7 +66,7 @@ static int on_xfer_info(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cu
 }
 
 static void watch_stalls(CURL *h, StallWatch *w, uint64_t stall_usec) {
-        *w = (StallWatch) {.stall_usec = stall_usec ? stall_usec : USEC_PER_SEC};
+        *w = (StallWatch){.stall_usec = stall_usec ? stall_usec : USEC_PER_SEC};
         (void) curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer_info);
         (void) curl_easy_setopt(h, CURLOPT_XFERINFODATA, w);
         (void) curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
@@ -106,8 +106,7 @@ static void setup_common(CURL *h, const Config *c, const char *url) {
         }
 }
 
-static int curl_failure(CURL *h, CURLcode cc, const char *url, const char *errbuf,
-                        Reason *reason) {
+static int curl_failure(CURL *h, CURLcode cc, const char *url, const char *errbuf, Reason *reason) {
         long status = 0;
         (void) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
         if (cc == CURLE_HTTP_RETURNED_ERROR)
@@ -149,8 +148,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *userdata) {
                 size_t start = 5, end = len;
                 while (start < end && (data[start] == ' ' || data[start] == '\t'))
                         start++;
-                while (end > start && (data[end - 1] == '\r' || data[end - 1] == '\n' ||
-                                       data[end - 1] == ' '))
+                while (end > start &&
+                       (data[end - 1] == '\r' || data[end - 1] == '\n' || data[end - 1] == ' '))
                         end--;
                 if (end - start < sizeof(e->etag)) {
                         memcpy(e->etag, data + start, end - start);
@@ -160,9 +159,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *userdata) {
         return len;
 }
 
-int fetch_document(const Config *c, const char *url, size_t max, const char *etag,
-                   char **ret_body, size_t *ret_len, char **ret_etag, bool *ret_not_modified,
-                   Reason *reason) {
+int fetch_document(const Config *c, const char *url, size_t max, const char *etag, char **ret_body,
+                   size_t *ret_len, char **ret_etag, bool *ret_not_modified, Reason *reason) {
         /* One handle for all documents: a poll reuses the kept-alive
          * connection and TLS session instead of a fresh handshake. */
         static CURL *h;
@@ -439,8 +437,7 @@ int fetch_package(const Config *c, const Manifest *m, fetch_progress_fn progress
         if (d.have > m->size) {
                 r = download_reset(&d);
                 if (r < 0)
-                        return reason_fail(reason, r, "cannot reset %s: %s", source,
-                                           strerror(-r));
+                        return reason_fail(reason, r, "cannot reset %s: %s", source, strerror(-r));
         }
 
         uint64_t free_bytes = 0;
@@ -514,9 +511,8 @@ int fetch_package(const Config *c, const Manifest *m, fetch_progress_fn progress
                 return -EIO;
         if (memcmp(digest, m->sha256, 32) != 0) {
                 (void) unlink(source);
-                return reason_reject(reason, -EBADMSG,
-                                     "%s does not match the manifest's sha256 %s", m->url,
-                                     m->sha256_hex);
+                return reason_reject(reason, -EBADMSG, "%s does not match the manifest's sha256 %s",
+                                     m->url, m->sha256_hex);
         }
         if (d.progress)
                 d.progress(d.have, m->size, 0, d.userdata);
@@ -581,7 +577,10 @@ int fetch_file(const Config *c, const char *url, uint64_t max, const char *dest,
         for (unsigned attempt = 0;; attempt++) {
                 _cleanup_(curl_easy_cleanupp) CURL *h = curl_easy_init();
                 char errbuf[CURL_ERROR_SIZE] = "";
-                FileSink f = {.fd = fd, .max = max, .progress = progress, .userdata = userdata,
+                FileSink f = {.fd = fd,
+                              .max = max,
+                              .progress = progress,
+                              .userdata = userdata,
                               .start = now_mono()};
                 if (!h)
                         return -ENOMEM;
@@ -608,8 +607,8 @@ int fetch_file(const Config *c, const char *url, uint64_t max, const char *dest,
                 (void) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
                 if (f.too_big)
                         return reason_reject(reason, -EFBIG,
-                                             "%s is larger than max_package_size (%llu bytes)",
-                                             url, (unsigned long long) max);
+                                             "%s is larger than max_package_size (%llu bytes)", url,
+                                             (unsigned long long) max);
                 if (f.write_error < 0)
                         return reason_fail(reason, f.write_error, "cannot write %s: %s", dest,
                                            strerror(-f.write_error));

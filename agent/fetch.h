@@ -15,9 +15,8 @@
  * If-None-Match; a 304 returns 0 with *ret_not_modified set and no body.
  * Returns 0; -ENOENT on 404; -EFBIG past max; -EIO otherwise (reason
  * names the URL and the cause). */
-int fetch_document(const Config *c, const char *url, size_t max, const char *etag,
-                   char **ret_body, size_t *ret_len, char **ret_etag, bool *ret_not_modified,
-                   Reason *reason);
+int fetch_document(const Config *c, const char *url, size_t max, const char *etag, char **ret_body,
+                   size_t *ret_len, char **ret_etag, bool *ret_not_modified, Reason *reason);
 
 typedef void (*fetch_progress_fn)(uint64_t done, uint64_t total, double bytes_per_sec,
                                   void *userdata);

@@ -108,8 +108,7 @@ int health_check(HealthProbe *p, uint64_t timeout_usec, Reason *reason) {
         return 0;
 }
 
-int health_version(HealthProbe *p, uint64_t timeout_usec, char *buf, size_t size,
-                   Reason *reason) {
+int health_version(HealthProbe *p, uint64_t timeout_usec, char *buf, size_t size, Reason *reason) {
         const char *url = p->config->version_url;
         int status = probe_get(p, url, timeout_usec, reason);
         if (status < 0)

@@ -19,5 +19,4 @@ int health_check(HealthProbe *p, uint64_t timeout_usec, Reason *reason);
 
 /* GETs [health] version_url and reads version_field out of its JSON.
  * Returns 0 with the version copied into buf, or -errno with a reason. */
-int health_version(HealthProbe *p, uint64_t timeout_usec, char *buf, size_t size,
-                   Reason *reason);
+int health_version(HealthProbe *p, uint64_t timeout_usec, char *buf, size_t size, Reason *reason);

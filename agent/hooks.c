@@ -58,8 +58,7 @@ static void line_feed(LineBuffer *lb, const char *data, size_t n, const char *ho
         }
 }
 
-static int run_one(const char *hook, const char *path, const HookContext *ctx,
-                   Reason *reason) {
+static int run_one(const char *hook, const char *path, const HookContext *ctx, Reason *reason) {
         int pipefd[2];
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return reason_fail(reason, -errno, "cannot run hook %s (%s): %s", hook, path,
@@ -98,8 +97,9 @@ static int run_one(const char *hook, const char *path, const HookContext *ctx,
                 (void) snprintf(e[5], sizeof(e[5]), "SLOTD_SLOT_DIR=%s", ctx->slot_dir ?: "");
                 (void) snprintf(e[6], sizeof(e[6]), "SLOTD_WORKER_ID=%s", ctx->worker_id ?: "");
                 (void) snprintf(e[7], sizeof(e[7]), "SLOTD_HOOK_PATH=%s", path);
-                (void) snprintf(e[8], sizeof(e[8]),
-                                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+                (void) snprintf(
+                        e[8], sizeof(e[8]),
+                        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
                 for (size_t i = 0; i < ELEMENTSOF(e); i++)
                         env[n++] = e[i];
                 env[n] = NULL;

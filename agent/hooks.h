@@ -25,16 +25,16 @@ typedef enum HookPoint {
 const char *hook_point_to_string(HookPoint p);
 
 typedef struct HookContext {
-        const char *hooks_dir;    /* operator hooks, may be NULL */
-        const char *slot_dir;     /* the package's slot: its hooks/ folder */
-        const char *from_slot;    /* "a", "b" or "" */
+        const char *hooks_dir; /* operator hooks, may be NULL */
+        const char *slot_dir;  /* the package's slot: its hooks/ folder */
+        const char *from_slot; /* "a", "b" or "" */
         const char *to_slot;
         const char *from_version; /* "" when none */
         const char *to_version;
         const char *worker_id;
-        uint64_t timeout_usec;    /* per hook */
-        bool echo;                /* also copy hook output to stderr */
-        bool no_package_hooks;    /* the slot does not hold the package yet */
+        uint64_t timeout_usec; /* per hook */
+        bool echo;             /* also copy hook output to stderr */
+        bool no_package_hooks; /* the slot does not hold the package yet */
 } HookContext;
 
 /* Runs <hooks_dir>/<point>, then <slot_dir>/hooks/<point>, each when it

@@ -129,8 +129,7 @@ int manifest_parse(const char *json, size_t len, const char *manifest_url, Manif
                 return reason_reject(reason, -EBADMSG,
                                      "manifest: missing or invalid \"version\" (SemVer 2.0.0)");
         (void) snprintf(m->version, sizeof(m->version), "%s", json_string_value(version));
-        if (!json_is_string(url) || json_string_length(url) == 0 ||
-            json_string_length(url) > 4096)
+        if (!json_is_string(url) || json_string_length(url) == 0 || json_string_length(url) > 4096)
                 return reason_reject(reason, -EBADMSG, "manifest: missing or bad \"url\"");
         if (resolve_url(manifest_url, json_string_value(url), &m->url) < 0)
                 return reason_reject(reason, -EBADMSG, "manifest: cannot resolve \"url\" %s",
@@ -197,9 +196,8 @@ bool manifest_in_rollout(const Manifest *m, const char *worker_id) {
 int manifest_decide(const Manifest *m, const Config *c, const StoreState *st, int active,
                     time_t now, Reason *reason) {
         if (strcmp(m->name, c->compatible) != 0)
-                return reason_reject(reason, -EBADMSG,
-                                     "manifest names package \"%s\", not \"%s\"", m->name,
-                                     c->compatible);
+                return reason_reject(reason, -EBADMSG, "manifest names package \"%s\", not \"%s\"",
+                                     m->name, c->compatible);
         if (m->expires != 0 && m->expires <= now)
                 return reason_reject(reason, -EKEYEXPIRED,
                                      "manifest expired (expires %lld, now %lld): possible freeze "

@@ -18,9 +18,9 @@
 #include "fileio.h"
 #include "hooks.h"
 #include "log.h"
-#include "trial.h"
 #include "package.h"
 #include "semver.h"
+#include "trial.h"
 #include "unpack.h"
 
 int agent_open(Agent *a, Config *config, Reason *reason) {
@@ -93,8 +93,8 @@ static const char *active_version(Agent *a) {
 static int save_state(Agent *a, Reason *reason) {
         int r = store_save(a->store);
         if (r < 0)
-                return reason_fail(reason, r, "cannot write state in %s: %s",
-                                   a->config->state_dir, strerror(-r));
+                return reason_fail(reason, r, "cannot write state in %s: %s", a->config->state_dir,
+                                   strerror(-r));
         return 0;
 }
 
@@ -120,7 +120,7 @@ static void hook_slots(Agent *a, int from, int to, HookSlots *h) {
         (void) snprintf(h->from_version, sizeof(h->from_version), "%s",
                         from >= 0 ? st->slots[from].version : "");
         (void) snprintf(h->to_version, sizeof(h->to_version), "%s", st->slots[to].version);
-        h->ctx = (HookContext) {
+        h->ctx = (HookContext){
                 .hooks_dir = a->config->hooks_dir,
                 .slot_dir = h->slot_dir,
                 .from_slot = from >= 0 ? slot_name(from) : "",
@@ -161,8 +161,7 @@ static int revert(Agent *a, int failed, int back, SwitchFlags flags, const char 
         (void) snprintf(failed_version, sizeof(failed_version), "%s", st->slots[failed].version);
         (void) snprintf(back_version, sizeof(back_version), "%s",
                         back >= 0 ? st->slots[back].version : "");
-        log_warning("slot %s (%s) failed: %s; reverting", slot_name(failed), failed_version,
-                    cause);
+        log_warning("slot %s (%s) failed: %s; reverting", slot_name(failed), failed_version, cause);
         if (st->phase != PHASE_ROLLING_BACK)
                 agent_emit(a, EVENT_UPDATE_FAILED, back_version, failed_version, back, failed,
                            cause);
@@ -194,13 +193,12 @@ static int revert(Agent *a, int failed, int back, SwitchFlags flags, const char 
                 (void) store_save(a->store);
                 if (service_managed(a, flags)) {
                         Reason rb = REASON_NULL;
-                        r = trial_run(a->config, back_version, a->config->rollback_timeout,
-                                      &h.ctx, &rb);
+                        r = trial_run(a->config, back_version, a->config->rollback_timeout, &h.ctx,
+                                      &rb);
                         if (r < 0)
-                                (void) snprintf(cause + strlen(cause),
-                                                sizeof(cause) - strlen(cause),
-                                                "; rollback to %s failed too: %s", back_version,
-                                                rb.text);
+                                (void) snprintf(
+                                        cause + strlen(cause), sizeof(cause) - strlen(cause),
+                                        "; rollback to %s failed too: %s", back_version, rb.text);
                 }
         } else
                 (void) snprintf(cause + strlen(cause), sizeof(cause) - strlen(cause),
@@ -230,20 +228,19 @@ static int revert(Agent *a, int failed, int back, SwitchFlags flags, const char 
 
 /* The trial is over and passed: the slot becomes good. An operator's
  * rollback ends as rolled_back, with the rollback event and hook. */
-static int commit(Agent *a, int from, int to, const HookSlots *h, bool rollback,
-                  Reason *reason) {
+static int commit(Agent *a, int from, int to, const HookSlots *h, bool rollback, Reason *reason) {
         StoreState *st = &a->store->st;
         st->slots[to].state = SLOT_GOOD;
         st->trial_slot = -1;
         st->trial_deadline = 0;
         st->phase = PHASE_IDLE;
         agent_record_result(a, rollback ? RESULT_ROLLED_BACK : RESULT_COMPLETED, h->from_version,
-                      h->to_version, NULL);
+                            h->to_version, NULL);
         int r = save_state(a, reason);
         if (r < 0)
                 return r;
-        agent_emit(a, rollback ? EVENT_ROLLBACK_COMPLETED : EVENT_UPDATE_COMPLETED,
-                   h->from_version, h->to_version, from, to, NULL);
+        agent_emit(a, rollback ? EVENT_ROLLBACK_COMPLETED : EVENT_UPDATE_COMPLETED, h->from_version,
+                   h->to_version, from, to, NULL);
         run_hook_logged(rollback ? HOOK_POST_ROLLBACK : HOOK_POST_COMMIT, &h->ctx);
         return 0;
 }
@@ -287,8 +284,7 @@ static int activate(Agent *a, int to, ActivateKind kind, SwitchFlags flags, Reas
 
         r = 0;
         if (kind == ACTIVATE_ROLLBACK) {
-                agent_emit(a, EVENT_ROLLBACK_STARTED, h.from_version, h.to_version, from, to,
-                           NULL);
+                agent_emit(a, EVENT_ROLLBACK_STARTED, h.from_version, h.to_version, from, to, NULL);
                 r = hooks_run(HOOK_PRE_ROLLBACK, &h.ctx, reason);
         }
         if (r >= 0)
@@ -298,7 +294,7 @@ static int activate(Agent *a, int to, ActivateKind kind, SwitchFlags flags, Reas
                         st->slots[to].state = SLOT_BAD;
                 st->phase = PHASE_IDLE;
                 agent_record_result(a, RESULT_FAILED, h.from_version, h.to_version,
-                              reason ? reason->text : NULL);
+                                    reason ? reason->text : NULL);
                 (void) store_save(a->store);
                 agent_emit(a, EVENT_UPDATE_FAILED, h.from_version, h.to_version, from, to,
                            reason ? reason->text : NULL);
@@ -317,13 +313,13 @@ static int activate(Agent *a, int to, ActivateKind kind, SwitchFlags flags, Reas
 
         r = store_set_current(a->store, to);
         if (r < 0) {
-                reason_fail(reason, r, "cannot switch %s/current to slot %s: %s",
-                            a->config->root, slot_name(to), strerror(-r));
+                reason_fail(reason, r, "cannot switch %s/current to slot %s: %s", a->config->root,
+                            slot_name(to), strerror(-r));
                 st->slots[to].state = SLOT_INSTALLED;
                 st->trial_slot = -1;
                 st->phase = PHASE_IDLE;
                 agent_record_result(a, RESULT_FAILED, h.from_version, h.to_version,
-                              reason ? reason->text : NULL);
+                                    reason ? reason->text : NULL);
                 (void) store_save(a->store);
                 return r;
         }
@@ -481,14 +477,14 @@ static int install(Agent *a, const char *path, const char *sig_path, bool hash_v
         r = hooks_run(HOOK_PRE_INSTALL, &h.ctx, reason);
         if (r < 0) {
                 agent_record_result(a, RESULT_FAILED, from_version, uc.meta.version,
-                              reason ? reason->text : NULL);
+                                    reason ? reason->text : NULL);
                 (void) store_save(a->store);
                 agent_emit(a, EVENT_UPDATE_FAILED, from_version, uc.meta.version, active, target,
                            reason ? reason->text : NULL);
                 return r;
         }
         h.ctx.no_package_hooks = false;
-        st->slots[target] = (SlotRecord) {.state = SLOT_INSTALLING};
+        st->slots[target] = (SlotRecord){.state = SLOT_INSTALLING};
         (void) snprintf(st->slots[target].version, sizeof(st->slots[target].version), "%s",
                         uc.meta.version);
         st->phase = PHASE_INSTALLING;
@@ -498,8 +494,7 @@ static int install(Agent *a, const char *path, const char *sig_path, bool hash_v
 
         r = store_prepare_slot(a->store, target);
         if (r < 0) {
-                reason_fail(reason, r, "cannot empty slot %s: %s", slot_name(target),
-                            strerror(-r));
+                reason_fail(reason, r, "cannot empty slot %s: %s", slot_name(target), strerror(-r));
                 goto undo;
         }
 
@@ -538,7 +533,7 @@ static int install(Agent *a, const char *path, const char *sig_path, bool hash_v
         store_release_slot(a->store, target);
         agent_emit(a, EVENT_UPDATE_INSTALLED, from_version, uc.meta.version, active, target, NULL);
 
-        return activate(a, target, ACTIVATE_UPDATE, (SwitchFlags) {0}, reason);
+        return activate(a, target, ACTIVATE_UPDATE, (SwitchFlags){0}, reason);
 
 undo:
         /* The package was refused or could not be unpacked: put the slot's
@@ -546,9 +541,9 @@ undo:
         if (store_restore_slot(a->store, target) == 0)
                 st->slots[target] = previous;
         else
-                st->slots[target] = (SlotRecord) {.state = SLOT_EMPTY};
+                st->slots[target] = (SlotRecord){.state = SLOT_EMPTY};
         agent_record_result(a, reason && reason->rejected ? RESULT_REJECTED : RESULT_FAILED,
-                      from_version, uc.meta.version, reason ? reason->text : NULL);
+                            from_version, uc.meta.version, reason ? reason->text : NULL);
         agent_emit(a, reason && reason->rejected ? EVENT_UPDATE_REJECTED : EVENT_UPDATE_FAILED,
                    from_version, uc.meta.version, active, target, reason ? reason->text : NULL);
         st->phase = PHASE_IDLE;
@@ -557,7 +552,8 @@ undo:
 
 refused:
         if (reason && reason->rejected) {
-                agent_record_result(a, RESULT_REJECTED, from_version, uc.meta.version, reason->text);
+                agent_record_result(a, RESULT_REJECTED, from_version, uc.meta.version,
+                                    reason->text);
                 (void) store_save(a->store);
                 agent_emit(a, EVENT_UPDATE_REJECTED, from_version, uc.meta.version, -1, -1,
                            reason->text);
@@ -610,7 +606,7 @@ int op_rollback(Agent *a, Reason *reason) {
                                    "no previous good slot to roll back to (slot %s is %s)",
                                    target < 0 ? "a" : slot_name(target),
                                    slot_state_to_string(st->slots[target < 0 ? 0 : target].state));
-        return activate(a, target, ACTIVATE_ROLLBACK, (SwitchFlags) {0}, reason);
+        return activate(a, target, ACTIVATE_ROLLBACK, (SwitchFlags){0}, reason);
 }
 
 int op_mark(Agent *a, int slot, SlotState state, Reason *reason) {
@@ -654,7 +650,7 @@ int op_recover(Agent *a, Reason *reason) {
         if (st->phase == PHASE_ROLLING_BACK) {
                 log_notice("resuming the revert of slot %s to slot %s", slot_name(trial),
                            back >= 0 ? slot_name(back) : "none");
-                r = revert(a, trial, back, (SwitchFlags) {0},
+                r = revert(a, trial, back, (SwitchFlags){0},
                            st->last.error[0] ? st->last.error : "interrupted while reverting",
                            &why);
         } else if (active != trial) {
@@ -664,13 +660,13 @@ int op_recover(Agent *a, Reason *reason) {
                 st->trial_deadline = 0;
                 st->phase = PHASE_IDLE;
                 agent_record_result(a, RESULT_FAILED, active_version(a), st->slots[trial].version,
-                              "interrupted before the switch");
+                                    "interrupted before the switch");
                 return save_state(a, reason);
         } else {
                 /* The link moved but nobody gave a verdict: verify now. */
                 log_notice("slot %s (%s) was left on trial; verifying it", slot_name(trial),
                            st->slots[trial].version);
-                r = finish_trial(a, back, trial, (SwitchFlags) {0}, false, &why);
+                r = finish_trial(a, back, trial, (SwitchFlags){0}, false, &why);
         }
         if (r >= 0)
                 return 0;

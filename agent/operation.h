@@ -41,8 +41,7 @@ void agent_close(Agent *a);
 int agent_keyring(Agent *a, const MinisignKeyring **ret, Reason *reason);
 
 /* Verifies a package file and reads its metadata. */
-int op_verify(Agent *a, const char *path, const char *sig_path, char **ret_summary,
-              Reason *reason);
+int op_verify(Agent *a, const char *path, const char *sig_path, char **ret_summary, Reason *reason);
 
 /* Verifies, unpacks into the inactive slot, switches to it and (with a
  * service) verifies it; reverts on failure. OP_UP_TO_DATE when the active

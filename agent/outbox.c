@@ -210,16 +210,17 @@ static void journal_event(const Config *c, EventType type, const EventData *d) {
                                        type == EVENT_EVENTS_DROPPED
                                ? 4
                                : 6;
-        (void) sd_journal_send("MESSAGE=%s", msg, "MESSAGE_ID=%s", event_type_message_id(type),
-                               "PRIORITY=%d", priority, "SLOTD_EVENT=%s",
-                               event_type_to_string(type), "SLOTD_WORKER_ID=%s", c->worker_id,
-                               "SLOTD_FROM_VERSION=%s", d->from_version ? d->from_version : "",
-                               "SLOTD_TO_VERSION=%s", d->to_version ? d->to_version : "",
-                               "SLOTD_FROM_SLOT=%s",
-                               d->from_slot >= 0 ? slot_name(d->from_slot) : "",
-                               "SLOTD_TO_SLOT=%s", d->to_slot >= 0 ? slot_name(d->to_slot) : "",
-                               "SLOTD_ERROR=%s", d->error ? d->error : d->reason ? d->reason : "",
-                               NULL);
+        (void) sd_journal_send(
+                "MESSAGE=%s", msg, "MESSAGE_ID=%s", event_type_message_id(type), "PRIORITY=%d",
+                priority, "SLOTD_EVENT=%s", event_type_to_string(type), "SLOTD_WORKER_ID=%s",
+                c->worker_id, "SLOTD_FROM_VERSION=%s", d->from_version ? d->from_version : "",
+                "SLOTD_TO_VERSION=%s", d->to_version ? d->to_version : "", "SLOTD_FROM_SLOT=%s",
+                d->from_slot >= 0 ? slot_name(d->from_slot) : "", "SLOTD_TO_SLOT=%s",
+                d->to_slot >= 0 ? slot_name(d->to_slot) : "", "SLOTD_ERROR=%s",
+                d->error    ? d->error
+                : d->reason ? d->reason
+                            : "",
+                NULL);
 }
 
 static int write_event(const Config *c, int state_fd, int dir_fd, EventType type,
@@ -425,8 +426,7 @@ int outbox_deliver(const Config *c, unsigned max, Reason *reason) {
                                             c->events_url,
                                             errbuf[0] ? errbuf : curl_easy_strerror(cc));
                         else
-                                reason_fail(reason, -EIO,
-                                            "cannot deliver events to %s: HTTP %ld",
+                                reason_fail(reason, -EIO, "cannot deliver events to %s: HTTP %ld",
                                             c->events_url, status);
                         if (reason)
                                 record_error(state_fd, reason->text);

@@ -47,7 +47,8 @@ typedef struct EventData {
         int64_t dropped;
 } EventData;
 
-#define EVENT_DATA_INIT {.from_slot = -1, .to_slot = -1, .duration_ms = -1, .dropped = -1}
+#define EVENT_DATA_INIT                                                                            \
+        { .from_slot = -1, .to_slot = -1, .duration_ms = -1, .dropped = -1 }
 
 /* Writes the event durably to the outbox and to the journal. Past
  * spool_max the oldest events are dropped and a worker_events_dropped

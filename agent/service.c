@@ -72,8 +72,7 @@ int service_open(BusKind bus, const char *unit, Service **ret, Reason *reason) {
                                    s->bus_name, bus_error_text(&error, r));
         r = sd_bus_message_read(reply, "o", &path);
         if (r < 0)
-                return reason_fail(reason, r, "bad reply to LoadUnit(%s): %s", unit,
-                                   strerror(-r));
+                return reason_fail(reason, r, "bad reply to LoadUnit(%s): %s", unit, strerror(-r));
         s->unit_path = strdup(path);
         if (!s->unit_path)
                 return -ENOMEM;
@@ -104,8 +103,8 @@ static int get_string_property(Service *s, const char *iface, const char *name, 
 static int get_u32_property(Service *s, const char *iface, const char *name, uint32_t *ret,
                             Reason *reason) {
         _cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
-        int r = sd_bus_get_property_trivial(s->bus, SD_DEST, s->unit_path, iface, name, &error,
-                                            'u', ret);
+        int r = sd_bus_get_property_trivial(s->bus, SD_DEST, s->unit_path, iface, name, &error, 'u',
+                                            ret);
         if (r < 0)
                 return reason_fail(reason, r, "cannot read %s of %s: %s", name, s->unit,
                                    bus_error_text(&error, r));
@@ -175,11 +174,10 @@ int service_restart(Service *s, uint64_t timeout_usec, Reason *reason) {
         (void) sd_bus_call_method(s->bus, SD_DEST, SD_PATH, SD_MANAGER, "Subscribe", NULL, NULL,
                                   "");
 
-        r = sd_bus_call_method(s->bus, SD_DEST, SD_PATH, SD_MANAGER, "RestartUnit", &error,
-                               &reply, "ss", s->unit, "replace");
+        r = sd_bus_call_method(s->bus, SD_DEST, SD_PATH, SD_MANAGER, "RestartUnit", &error, &reply,
+                               "ss", s->unit, "replace");
         if (r < 0) {
-                reason_fail(reason, r, "cannot restart %s: %s", s->unit,
-                            bus_error_text(&error, r));
+                reason_fail(reason, r, "cannot restart %s: %s", s->unit, bus_error_text(&error, r));
                 goto out;
         }
         r = sd_bus_message_read(reply, "o", &job);

@@ -1,22 +1,22 @@
 /* slotctl.c: the operator's command line. It works on the store directly,
  * taking the same lock as slotd, so it also works when slotd is down. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "clock.h"
 #include "config.h"
+#include "fileio.h"
 #include "log.h"
 #include "operation.h"
 #include "status.h"
 #include "update.h"
-#include "fileio.h"
 
 /* Exit codes of the contract (SPEC section 1). */
 enum {
@@ -40,23 +40,24 @@ typedef struct Options {
 static Options opts;
 
 static void usage(FILE *out) {
-        (void) fprintf(out,
-                       "usage: slotctl [-c CONFIG] [--json] [-q] [--wait] COMMAND\n"
-                       "\n"
-                       "commands:\n"
-                       "  status                         slots, phase, service, last result\n"
-                       "  check                          what the coordinator offers; changes nothing\n"
-                       "  update                         check, then download and install\n"
-                       "  install FILE [--sig SIGFILE]   verify, unpack, switch, verify service\n"
-                       "  verify FILE [--sig SIGFILE]    check a package's signature and metadata\n"
-                       "  switch [a|b] [--no-restart] [--force]\n"
-                       "                                 emergency switch (default: the other slot)\n"
-                       "  rollback                       back to the previous good slot\n"
-                       "  mark-good SLOT | mark-bad SLOT set a slot's state by hand\n"
-                       "\n"
-                       "CONFIG defaults to $SLOTD_CONFIG, then " CONFIG_DEFAULT_PATH ".\n"
-                       "Exit codes: 0 done, 1 failed (store left safe), 2 usage or config,\n"
-                       "3 input rejected, 75 busy (another operation holds the lock).\n");
+        (void) fprintf(
+                out,
+                "usage: slotctl [-c CONFIG] [--json] [-q] [--wait] COMMAND\n"
+                "\n"
+                "commands:\n"
+                "  status                         slots, phase, service, last result\n"
+                "  check                          what the coordinator offers; changes nothing\n"
+                "  update                         check, then download and install\n"
+                "  install FILE [--sig SIGFILE]   verify, unpack, switch, verify service\n"
+                "  verify FILE [--sig SIGFILE]    check a package's signature and metadata\n"
+                "  switch [a|b] [--no-restart] [--force]\n"
+                "                                 emergency switch (default: the other slot)\n"
+                "  rollback                       back to the previous good slot\n"
+                "  mark-good SLOT | mark-bad SLOT set a slot's state by hand\n"
+                "\n"
+                "CONFIG defaults to $SLOTD_CONFIG, then " CONFIG_DEFAULT_PATH ".\n"
+                "Exit codes: 0 done, 1 failed (store left safe), 2 usage or config,\n"
+                "3 input rejected, 75 busy (another operation holds the lock).\n");
 }
 
 static int exit_for(int r, const Reason *reason) {
@@ -243,8 +244,8 @@ static int cmd_switch(Agent *a, char **args) {
 
         if (args[0] && parse_slot_arg(args[0], &slot) < 0)
                 return EXIT_USAGE;
-        int r = op_switch(a, slot, (SwitchFlags) {.no_restart = opts.no_restart,
-                                                  .force = opts.force},
+        int r = op_switch(a, slot,
+                          (SwitchFlags){.no_restart = opts.no_restart, .force = opts.force},
                           &reason);
         int active = store_active(a->store);
         if (r == OP_UP_TO_DATE)
@@ -345,7 +346,6 @@ static int cmd_check(Agent *a, char **args) {
         print_offer(a, &res);
         return EXIT_DONE;
 }
-
 
 static int cmd_update(Agent *a, char **args) {
         Reason reason = REASON_NULL;
@@ -490,8 +490,8 @@ int main(int argc, char **argv) {
         int r = config_load(opts.config_path, log_config_line, NULL, &config);
         if (r < 0) {
                 if (r != -EINVAL)
-                        log_error("cannot read config %s: %s", config_resolve_path(opts.config_path),
-                                  strerror(-r));
+                        log_error("cannot read config %s: %s",
+                                  config_resolve_path(opts.config_path), strerror(-r));
                 return EXIT_USAGE;
         }
 
@@ -513,8 +513,7 @@ int main(int argc, char **argv) {
                         return EXIT_BUSY;
                 }
                 if (r < 0) {
-                        log_error("cannot lock store %s/lock: %s", config->state_dir,
-                                  strerror(-r));
+                        log_error("cannot lock store %s/lock: %s", config->state_dir, strerror(-r));
                         agent_close(&agent);
                         return EXIT_FAILED;
                 }

@@ -10,8 +10,8 @@
 #include <getopt.h>
 #include <openssl/rand.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,8 +173,7 @@ static int child_update(Daemon *d, const Manifest *m) {
         if (r != OFFER_INSTALL)
                 return 0;
         if (a->store->st.phase == PHASE_DEGRADED) {
-                log_warning("store degraded: not installing %s until an operator acts",
-                            m->version);
+                log_warning("store degraded: not installing %s until an operator acts", m->version);
                 return 1;
         }
         (void) dprintf(child_pipe_fd, "installing %s\n", m->version);
@@ -274,8 +273,12 @@ static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata
  * The child reads the verified manifest from the cache, reports progress
  * on fd 3, and holds the store lock while it works. */
 static int start_child(Daemon *d, const Manifest *m) {
-        char *argv[] = {(char *) "slotd", (char *) "-c", d->config->path, (char *) "--child",
-                        (char *) (m ? "update" : "rollback"), NULL};
+        char *argv[] = {(char *) "slotd",
+                        (char *) "-c",
+                        d->config->path,
+                        (char *) "--child",
+                        (char *) (m ? "update" : "rollback"),
+                        NULL};
         int pipefd[2];
 
         d->agent.op_start = now_usec(CLOCK_MONOTONIC);
@@ -480,9 +483,8 @@ static void daemon_monitor(Daemon *d) {
         }
         const char *expected = s->st.slots[active].version;
         if (strcmp(running, expected) != 0) {
-                (void) snprintf(text, sizeof(text),
-                                "version drift: %s runs %s, slot %s holds %s", c->unit, running,
-                                slot_name(active), expected);
+                (void) snprintf(text, sizeof(text), "version drift: %s runs %s, slot %s holds %s",
+                                c->unit, running, slot_name(active), expected);
                 if (strcmp(text, d->last_drift) != 0) {
                         EventData ev = EVENT_DATA_INIT;
                         ev.from_version = expected;
@@ -587,8 +589,8 @@ static char *trigger_metrics(void *userdata) {
         (void) fprintf(f, "# HELP slotd_updates_total Update operations by result.\n"
                           "# TYPE slotd_updates_total counter\n");
         for (int i = 0; i < _RESULT_MAX; i++)
-                (void) fprintf(f, "slotd_updates_total{result=\"%s\"} %llu\n",
-                               result_to_string(i), (unsigned long long) m.results[i]);
+                (void) fprintf(f, "slotd_updates_total{result=\"%s\"} %llu\n", result_to_string(i),
+                               (unsigned long long) m.results[i]);
         (void) fprintf(f,
                        "# HELP slotd_update_failures_total Updates that failed or were "
                        "rejected.\n# TYPE slotd_update_failures_total counter\n"
@@ -821,8 +823,8 @@ int main(int argc, char **argv) {
                                                            : 5000000));
         if (r >= 0 && d.config->unit)
                 r = sd_event_add_time_relative(d.event, &d.monitor_timer, CLOCK_MONOTONIC,
-                                               d.config->monitor_interval, 100000,
-                                               on_monitor_timer, &d);
+                                               d.config->monitor_interval, 100000, on_monitor_timer,
+                                               &d);
         if (r >= 0 && d.monitor_timer)
                 r = sd_event_source_set_enabled(d.monitor_timer, SD_EVENT_ON);
         if (r < 0) {

@@ -45,12 +45,12 @@ int status_build(Agent *a, json_t **ret) {
         if (!slots)
                 return -ENOMEM;
         for (int i = 0; i < 2; i++)
-                (void) json_object_set_new(
-                        slots, slot_name(i),
-                        json_pack("{s:s, s:o, s:o}", "state",
-                                  slot_state_to_string(st->slots[i].state), "version",
-                                  str_or_null(st->slots[i].version), "installed_at",
-                                  str_or_null(st->slots[i].installed_at)));
+                (void) json_object_set_new(slots, slot_name(i),
+                                           json_pack("{s:s, s:o, s:o}", "state",
+                                                     slot_state_to_string(st->slots[i].state),
+                                                     "version", str_or_null(st->slots[i].version),
+                                                     "installed_at",
+                                                     str_or_null(st->slots[i].installed_at)));
 
         json_t *last = json_null();
         if (st->last.set)
@@ -66,9 +66,8 @@ int status_build(Agent *a, json_t **ret) {
                 "{s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:s, s:o, s:o}", "worker_id",
                 a->config->worker_id, "phase", phase_to_string(st->phase), "active_slot",
                 active >= 0 ? json_string(slot_name(active)) : json_null(), "slots", slots,
-                "service", service ? service : json_null(), "last_result", last,
-                "events_pending", (json_int_t) outbox_pending(a->config), "root", a->config->root,
-                "trial_slot",
+                "service", service ? service : json_null(), "last_result", last, "events_pending",
+                (json_int_t) outbox_pending(a->config), "root", a->config->root, "trial_slot",
                 st->trial_slot >= 0 ? json_string(slot_name(st->trial_slot)) : json_null(),
                 "previous_slot",
                 st->previous_slot >= 0 ? json_string(slot_name(st->previous_slot)) : json_null());

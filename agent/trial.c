@@ -40,15 +40,14 @@ static int unit_ok(Service *svc, const char *unit, uint32_t base_restarts, Reaso
                 return r;
         if (info.n_restarts > base_restarts)
                 return reason_fail(reason, -EIO,
-                                   "%s restarted by itself (NRestarts %u -> %u): crash loop",
-                                   unit, base_restarts, info.n_restarts);
+                                   "%s restarted by itself (NRestarts %u -> %u): crash loop", unit,
+                                   base_restarts, info.n_restarts);
         if (strcmp(info.active_state, "active") == 0 || strcmp(info.active_state, "reloading") == 0)
                 return 1;
         if (strcmp(info.active_state, "activating") == 0 &&
             strcmp(info.sub_state, "auto-restart") != 0)
                 return 0;
-        return reason_fail(reason, -EIO, "%s is %s (%s)", unit, info.active_state,
-                           info.sub_state);
+        return reason_fail(reason, -EIO, "%s is %s (%s)", unit, info.active_state, info.sub_state);
 }
 
 int trial_run(const Config *c, const char *expected_version, uint64_t timeout_usec,
@@ -81,14 +80,13 @@ int trial_run(const Config *c, const char *expected_version, uint64_t timeout_us
         while (!passed) {
                 uint64_t now = now_mono();
                 if (now >= deadline) {
-                        return reason_fail(reason, -ETIMEDOUT,
-                                           "%s not healthy within %llu s%s%s", c->unit,
-                                           (unsigned long long) (timeout_usec / 1000000),
+                        return reason_fail(reason, -ETIMEDOUT, "%s not healthy within %llu s%s%s",
+                                           c->unit, (unsigned long long) (timeout_usec / 1000000),
                                            last.text[0] ? ": " : "", last.text);
                 }
-                uint64_t next = now + (successes > 0 ? c->health_interval
-                                                      : min_u64(c->health_interval,
-                                                                FAST_PROBE_USEC));
+                uint64_t next =
+                        now + (successes > 0 ? c->health_interval
+                                             : min_u64(c->health_interval, FAST_PROBE_USEC));
 
                 r = unit_ok(svc, c->unit, base_restarts, reason);
                 if (r < 0)
@@ -112,7 +110,8 @@ int trial_run(const Config *c, const char *expected_version, uint64_t timeout_us
                 if (successes >= c->health_successes) {
                         if (c->version_url) {
                                 char running[256];
-                                r = health_version(probe, min_u64(deadline - now_mono() + 1, 5000000),
+                                r = health_version(probe,
+                                                   min_u64(deadline - now_mono() + 1, 5000000),
                                                    running, sizeof(running), reason);
                                 if (r < 0)
                                         return r;

@@ -26,7 +26,7 @@
 struct Trigger {
         struct MHD_Daemon *mhd;
         TriggerCallbacks cb;
-        char *token;      /* NULL: no token configured */
+        char *token; /* NULL: no token configured */
         bool want_client_cert;
         char *cert_pem, *key_pem, *ca_pem;
         int listen_fd;
@@ -40,8 +40,8 @@ typedef struct RequestState {
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
                                const char *body) {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(
-                strlen(body), (void *) body, MHD_RESPMEM_MUST_COPY);
+        struct MHD_Response *resp =
+                MHD_create_response_from_buffer(strlen(body), (void *) body, MHD_RESPMEM_MUST_COPY);
         if (!resp)
                 return MHD_NO;
         (void) MHD_add_response_header(resp, "Content-Type", type);
@@ -159,8 +159,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                 t->cb.request(i == 0 ? TRIGGER_UPDATE : TRIGGER_ROLLBACK, t->cb.userdata);
                 return respond_json(conn, MHD_HTTP_ACCEPTED, "{\"status\":\"accepted\"}\n");
         }
-        _cleanup_free_ char *text = i == 2 ? t->cb.status(t->cb.userdata)
-                                           : t->cb.metrics(t->cb.userdata);
+        _cleanup_free_ char *text =
+                i == 2 ? t->cb.status(t->cb.userdata) : t->cb.metrics(t->cb.userdata);
         if (!text)
                 return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "unavailable");
         return respond(conn, MHD_HTTP_OK,
@@ -205,7 +205,8 @@ static int open_listener(const char *listen_addr, int *ret, Reason *reason) {
                                 listen_addr);
                 port = colon + 1;
         }
-        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+        struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                                 .ai_socktype = SOCK_STREAM,
                                  .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
                         *res = NULL;
         int e = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
@@ -222,8 +223,7 @@ static int open_listener(const char *listen_addr, int *ret, Reason *reason) {
         if (r < 0) {
                 if (fd >= 0)
                         (void) close(fd);
-                return reason_fail(reason, r, "cannot listen on %s: %s", listen_addr,
-                                   strerror(-r));
+                return reason_fail(reason, r, "cannot listen on %s: %s", listen_addr, strerror(-r));
         }
         *ret = fd;
         return 0;
@@ -325,34 +325,33 @@ int trigger_start(const Config *c, const TriggerCallbacks *cb, Trigger **ret, Re
         unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
         struct MHD_OptionItem opts[16];
         size_t o = 0;
-        opts[o++] = (struct MHD_OptionItem) {MHD_OPTION_LISTEN_SOCKET, fd, NULL};
-        opts[o++] = (struct MHD_OptionItem) {MHD_OPTION_CONNECTION_LIMIT, 512, NULL};
-        opts[o++] = (struct MHD_OptionItem) {MHD_OPTION_PER_IP_CONNECTION_LIMIT, 256, NULL};
-        opts[o++] = (struct MHD_OptionItem) {MHD_OPTION_CONNECTION_TIMEOUT, 10, NULL};
-        opts[o++] = (struct MHD_OptionItem) {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL};
-        opts[o++] = (struct MHD_OptionItem) {MHD_OPTION_THREAD_POOL_SIZE, 4, NULL};
-        opts[o++] = (struct MHD_OptionItem) {MHD_OPTION_NOTIFY_COMPLETED,
-                                             (intptr_t) request_done, NULL};
-        opts[o++] = (struct MHD_OptionItem) {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t) mhd_log,
-                                             NULL};
+        opts[o++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, fd, NULL};
+        opts[o++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 512, NULL};
+        opts[o++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, 256, NULL};
+        opts[o++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 10, NULL};
+        opts[o++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL};
+        opts[o++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, 4, NULL};
+        opts[o++] =
+                (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t) request_done, NULL};
+        opts[o++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t) mhd_log, NULL};
         if (c->tls_cert) {
                 if ((r = read_pem(c->tls_cert, "tls_cert", &t->cert_pem, reason)) < 0 ||
                     (r = read_pem(c->tls_key, "tls_key", &t->key_pem, reason)) < 0)
                         return r;
                 flags |= MHD_USE_TLS;
-                opts[o++] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_MEM_CERT, 0, t->cert_pem};
-                opts[o++] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_MEM_KEY, 0, t->key_pem};
+                opts[o++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, t->cert_pem};
+                opts[o++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, t->key_pem};
                 if (c->client_ca) {
                         if ((r = read_pem(c->client_ca, "client_ca", &t->ca_pem, reason)) < 0)
                                 return r;
-                        opts[o++] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_MEM_TRUST, 0,
-                                                             t->ca_pem};
+                        opts[o++] =
+                                (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, t->ca_pem};
                         t->want_client_cert = true;
                 }
         } else if (c->client_ca)
                 return reason_fail(reason, -EINVAL,
                                    "[trigger] client_ca needs tls_cert and tls_key (HTTPS)");
-        opts[o++] = (struct MHD_OptionItem) {MHD_OPTION_END, 0, NULL};
+        opts[o++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
         t->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, t, MHD_OPTION_ARRAY, opts,
                                   MHD_OPTION_END);

@@ -44,8 +44,8 @@ static int verify_manifest(Agent *a, const char *body, size_t len, const char *s
                 size_t dl = strnlen(reason->text, sizeof(detail) - 1);
                 memcpy(detail, reason->text, dl);
                 detail[dl] = '\0';
-                (void) snprintf(reason->text, sizeof(reason->text),
-                                "manifest signature %.150s: %s", sig_url, detail);
+                (void) snprintf(reason->text, sizeof(reason->text), "manifest signature %.150s: %s",
+                                sig_url, detail);
         }
         return r;
 }
@@ -78,8 +78,7 @@ int update_check(Agent *a, bool use_cache, CheckResult *ret, Reason *reason) {
         int r;
 
         if (!c->manifest_url)
-                return reason_fail(reason, -EINVAL,
-                                   "no [coordinator] manifest_url in %s", c->path);
+                return reason_fail(reason, -EINVAL, "no [coordinator] manifest_url in %s", c->path);
         r = manifest_signature_url(c->manifest_url, &sig_url);
         if (r < 0)
                 return reason_fail(reason, r, "bad manifest_url %s", c->manifest_url);
@@ -130,8 +129,8 @@ int update_check(Agent *a, bool use_cache, CheckResult *ret, Reason *reason) {
         if (!not_modified && use_cache)
                 write_cache(a, body, len, sig, sig_len, new_etag);
 
-        int offer = manifest_decide(m, c, &a->store->st, store_active(a->store), time(NULL),
-                                    reason);
+        int offer =
+                manifest_decide(m, c, &a->store->st, store_active(a->store), time(NULL), reason);
         if (offer < 0)
                 return offer;
         ret->manifest = TAKE_PTR(m);
@@ -176,8 +175,8 @@ int update_apply(Agent *a, const Manifest *m, fetch_progress_fn progress, void *
         (void) store_save(s);
         r = fetch_package(a->config, m, progress, userdata, &path, reason);
         if (r < 0) {
-                agent_emit(a, reason && reason->rejected ? EVENT_UPDATE_REJECTED
-                                                         : EVENT_UPDATE_FAILED,
+                agent_emit(a,
+                           reason && reason->rejected ? EVENT_UPDATE_REJECTED : EVENT_UPDATE_FAILED,
                            from, m->version, -1, -1, reason ? reason->text : NULL);
                 s->st.phase = PHASE_IDLE;
                 (void) store_save(s);
@@ -194,16 +193,14 @@ int update_apply(Agent *a, const Manifest *m, fetch_progress_fn progress, void *
                 if (r >= 0) {
                         if (asprintf(&sig_path, "%s.minisig", path) < 0)
                                 return -ENOMEM;
-                        _cleanup_close_ int fd = open(sig_path, O_WRONLY | O_CREAT | O_TRUNC |
-                                                                O_CLOEXEC,
-                                                      0600);
+                        _cleanup_close_ int fd =
+                                open(sig_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
                         if (fd < 0 || write(fd, sig, sig_len) != (ssize_t) sig_len)
                                 return reason_fail(reason, -EIO, "cannot write %s", sig_path);
                 } else if (r != -ENOENT) {
                         s->st.phase = PHASE_IDLE;
                         (void) store_save(s);
-                        return reason_fail(reason, r, "cannot fetch %s: %s", sig_url,
-                                           ignored.text);
+                        return reason_fail(reason, r, "cannot fetch %s: %s", sig_url, ignored.text);
                 }
         }
 

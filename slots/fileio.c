@@ -147,9 +147,8 @@ int rm_rf_children(int fd) {
                         is_dir = S_ISDIR(st.st_mode);
                 }
                 if (is_dir) {
-                        _cleanup_close_ int sub = openat(fd, de->d_name,
-                                                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-                                                                 O_CLOEXEC);
+                        _cleanup_close_ int sub = openat(
+                                fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (sub < 0) {
                                 ret = ret ?: -errno;
                                 continue;

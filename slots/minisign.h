@@ -52,8 +52,8 @@ DEFINE_CLEANUP_FUNC(MinisignSig *, minisign_sig_free);
  * tampered with, -EFBIG past max_size (all rejections recorded in
  * reason), other -errno on read errors (failures). The file offset is left
  * undefined; callers seek before reuse. */
-int minisign_verify_fd(const MinisignKeyring *kr, const MinisignSig *sig, int fd,
-                       uint64_t max_size, const MinisignKey **ret_key, Reason *reason);
+int minisign_verify_fd(const MinisignKeyring *kr, const MinisignSig *sig, int fd, uint64_t max_size,
+                       const MinisignKey **ret_key, Reason *reason);
 
 /* The same for a buffer in memory (manifests). */
 int minisign_verify_buffer(const MinisignKeyring *kr, const MinisignSig *sig, const void *data,

@@ -85,10 +85,9 @@ int package_open_verified(const char *path, const char *sig_path, const Minisign
         if (!S_ISREG(st.st_mode))
                 return reason_reject(reason, -EINVAL, "%s is not a regular file", path);
         if ((uint64_t) st.st_size > max_size)
-                return reason_reject(reason, -EFBIG,
-                                     "%s is larger than max_package_size (%llu > %llu bytes)", path,
-                                     (unsigned long long) st.st_size,
-                                     (unsigned long long) max_size);
+                return reason_reject(
+                        reason, -EFBIG, "%s is larger than max_package_size (%llu > %llu bytes)",
+                        path, (unsigned long long) st.st_size, (unsigned long long) max_size);
 
         if (!sig_path) {
                 if (asprintf(&default_sig, "%s.minisig", path) < 0)

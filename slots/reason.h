@@ -13,7 +13,8 @@ typedef struct Reason {
         char text[512];
 } Reason;
 
-#define REASON_NULL {.rejected = false, .text = ""}
+#define REASON_NULL                                                                                \
+        { .rejected = false, .text = "" }
 
 /* Records a failure of the operation; returns err (a negative errno). */
 int reason_fail(Reason *r, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -29,15 +29,18 @@
 #define STATE_MAX (64 * 1024)
 
 static const char *const slot_state_table[_SLOT_STATE_MAX] = {
-        [SLOT_EMPTY] = "empty",     [SLOT_INSTALLING] = "installing",
+        [SLOT_EMPTY] = "empty",         [SLOT_INSTALLING] = "installing",
         [SLOT_INSTALLED] = "installed", [SLOT_TRIAL] = "trial",
-        [SLOT_GOOD] = "good",       [SLOT_BAD] = "bad",
+        [SLOT_GOOD] = "good",           [SLOT_BAD] = "bad",
 };
 
 static const char *const phase_table[_PHASE_MAX] = {
-        [PHASE_IDLE] = "idle",           [PHASE_DOWNLOADING] = "downloading",
-        [PHASE_INSTALLING] = "installing", [PHASE_SWITCHING] = "switching",
-        [PHASE_VERIFYING] = "verifying", [PHASE_ROLLING_BACK] = "rolling-back",
+        [PHASE_IDLE] = "idle",
+        [PHASE_DOWNLOADING] = "downloading",
+        [PHASE_INSTALLING] = "installing",
+        [PHASE_SWITCHING] = "switching",
+        [PHASE_VERIFYING] = "verifying",
+        [PHASE_ROLLING_BACK] = "rolling-back",
         [PHASE_DEGRADED] = "degraded",
 };
 
@@ -131,12 +134,12 @@ static int state_to_json(const StoreState *st, char **ret) {
                                  json_string_or_null(st->last.time), "error",
                                  json_string_or_null(st->last.error), "serial",
                                  (json_int_t) st->last.serial);
-        _cleanup_(json_decrefp) json_t *doc = json_pack(
-                "{s:i, s:s, s:O, s:o, s:o, s:I, s:o}", "format", 1, "phase",
-                phase_to_string(st->phase), "slots", slots, "trial_slot",
-                json_slot_or_null(st->trial_slot), "previous_slot",
-                json_slot_or_null(st->previous_slot), "trial_deadline",
-                (json_int_t) st->trial_deadline, "last_result", last);
+        _cleanup_(json_decrefp) json_t *doc =
+                json_pack("{s:i, s:s, s:O, s:o, s:o, s:I, s:o}", "format", 1, "phase",
+                          phase_to_string(st->phase), "slots", slots, "trial_slot",
+                          json_slot_or_null(st->trial_slot), "previous_slot",
+                          json_slot_or_null(st->previous_slot), "trial_deadline",
+                          (json_int_t) st->trial_deadline, "last_result", last);
         if (!doc)
                 return -ENOMEM;
         char *s = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
@@ -195,12 +198,10 @@ static int state_from_json(const char *text, size_t len, StoreState *ret) {
                         copy_string(st.last.to_version, sizeof(st.last.to_version),
                                     json_str(last, "to_version"));
                         copy_string(st.last.time, sizeof(st.last.time), json_str(last, "time"));
-                        copy_string(st.last.error, sizeof(st.last.error),
-                                    json_str(last, "error"));
+                        copy_string(st.last.error, sizeof(st.last.error), json_str(last, "error"));
                         json_t *serial = json_object_get(last, "serial");
-                        st.last.serial = json_is_integer(serial)
-                                                 ? (uint64_t) json_integer_value(serial)
-                                                 : 0;
+                        st.last.serial =
+                                json_is_integer(serial) ? (uint64_t) json_integer_value(serial) : 0;
                 }
         }
         *ret = st;
@@ -548,7 +549,7 @@ int store_recover(Store *s, bool *ret_changed) {
                 r = store_empty_slot(s, i);
                 if (r < 0)
                         return r;
-                s->st.slots[i] = (SlotRecord) {.state = SLOT_EMPTY};
+                s->st.slots[i] = (SlotRecord){.state = SLOT_EMPTY};
                 changed = true;
         }
 

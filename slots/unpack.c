@@ -381,7 +381,8 @@ static int account_written(Unpacker *u, size_t n) {
         u->written_bytes += n;
         if (u->written_bytes > u->limits->max_unpacked_size)
                 return reason_reject(u->reason, -EFBIG,
-                                     "package unpacks to more than %" PRIu64 " bytes, the max_unpacked_size",
+                                     "package unpacks to more than %" PRIu64
+                                     " bytes, the max_unpacked_size",
                                      u->limits->max_unpacked_size);
         if (u->written_bytes >= u->next_space_check) {
                 int r = check_free_space(u->dest_fd, u->limits->min_free_space, u->reason);
