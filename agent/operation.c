@@ -20,6 +20,7 @@
 #include "log.h"
 #include "package.h"
 #include "semver.h"
+#include "service.h"
 #include "trial.h"
 #include "unpack.h"
 
@@ -228,14 +229,15 @@ static int revert(Agent *a, int failed, int back, SwitchFlags flags, const char 
 
 /* The trial is over and passed: the slot becomes good. An operator's
  * rollback ends as rolled_back, with the rollback event and hook. */
-static int commit(Agent *a, int from, int to, const HookSlots *h, bool rollback, Reason *reason) {
+static int commit(Agent *a, int from, int to, const HookSlots *h, bool rollback,
+                  const char *forced, Reason *reason) {
         StoreState *st = &a->store->st;
         st->slots[to].state = SLOT_GOOD;
         st->trial_slot = -1;
         st->trial_deadline = 0;
         st->phase = PHASE_IDLE;
         agent_record_result(a, rollback ? RESULT_ROLLED_BACK : RESULT_COMPLETED, h->from_version,
-                            h->to_version, NULL);
+                            h->to_version, forced);
         int r = save_state(a, reason);
         if (r < 0)
                 return r;
@@ -253,6 +255,7 @@ static int finish_trial(Agent *a, int from, int to, SwitchFlags flags, bool roll
         HookSlots h = {0};
         hook_slots(a, from, to, &h);
 
+        char forced[600] = "";
         if (service_managed(a, flags)) {
                 Reason why = REASON_NULL;
                 st->phase = PHASE_VERIFYING;
@@ -261,11 +264,14 @@ static int finish_trial(Agent *a, int from, int to, SwitchFlags flags, bool roll
                                   &h.ctx, &why);
                 if (r < 0 && !flags.force)
                         return revert(a, to, from, flags, why.text, reason);
-                if (r < 0)
+                if (r < 0) {
                         log_warning("slot %s kept by --force although: %s", slot_name(to),
                                     why.text);
+                        (void) snprintf(forced, sizeof(forced), "kept by --force although: %s",
+                                        why.text);
+                }
         }
-        return commit(a, from, to, &h, rollback, reason);
+        return commit(a, from, to, &h, rollback, forced[0] ? forced : NULL, reason);
 }
 
 /* Makes slot `to` the one `current` points at and, where a service is
@@ -281,6 +287,22 @@ static int activate(Agent *a, int to, ActivateKind kind, SwitchFlags flags, Reas
         if (from < 0)
                 from = -1;
         hook_slots(a, from, to, &h);
+
+        /* A unit that cannot be reached makes a switch pointless: find out
+         * before the link moves, not as a failed trial of either version. */
+        if (service_managed(a, flags)) {
+                _cleanup_(service_freep) Service *svc = NULL;
+                r = service_open(a->config->bus, a->config->unit, &svc, reason);
+                if (r < 0) {
+                        st->phase = PHASE_IDLE;
+                        agent_record_result(a, RESULT_FAILED, h.from_version, h.to_version,
+                                            reason ? reason->text : NULL);
+                        (void) store_save(a->store);
+                        agent_emit(a, EVENT_UPDATE_FAILED, h.from_version, h.to_version, from, to,
+                                   reason ? reason->text : NULL);
+                        return r;
+                }
+        }
 
         r = 0;
         if (kind == ACTIVATE_ROLLBACK) {
