@@ -45,7 +45,11 @@ static int unit_ok(Service *svc, const char *unit, uint32_t base_restarts, Reaso
         if (strcmp(info.active_state, "active") == 0 || strcmp(info.active_state, "reloading") == 0)
                 return 1;
         if (strcmp(info.active_state, "activating") == 0 &&
-            strcmp(info.sub_state, "auto-restart") != 0)
+            strcmp(info.sub_state, "auto-restart") == 0)
+                return reason_fail(reason, -EIO,
+                                   "%s restarted by itself (auto-restart pending): crash loop",
+                                   unit);
+        if (strcmp(info.active_state, "activating") == 0)
                 return 0;
         return reason_fail(reason, -EIO, "%s is %s (%s)", unit, info.active_state, info.sub_state);
 }

@@ -86,6 +86,7 @@ typedef struct Unpacker {
         uint64_t declared_bytes;
         uint64_t written_bytes;
         uint64_t next_space_check;
+        uint64_t space_left; /* free bytes at the last look, less what was written since */
         uint64_t reported_entries;
         uint64_t reported_bytes;
 
@@ -347,7 +348,9 @@ static int slot_ini_read(struct archive *a, struct archive_entry *e, char **ret_
         return 0;
 }
 
-static int check_free_space(int dest_fd, uint64_t min_free, Reason *reason) {
+/* Checks that min_free + need bytes are free; returns 0 with what is free. */
+static int check_free_space(int dest_fd, uint64_t min_free, uint64_t need, uint64_t *ret_avail,
+                            Reason *reason) {
         struct statvfs sv;
         uint64_t avail;
 
@@ -357,11 +360,13 @@ static int check_free_space(int dest_fd, uint64_t min_free, Reason *reason) {
                                    strerror(-r));
         }
         avail = (uint64_t) sv.f_bavail * (uint64_t) sv.f_frsize;
-        if (avail < min_free)
+        if (avail < min_free || avail - min_free < need)
                 return reason_fail(reason, -ENOSPC,
                                    "not enough free space to unpack the package: %" PRIu64
-                                   " bytes left, %" PRIu64 " must stay free",
+                                   " bytes left, %" PRIu64 " must stay free (min_free_space)",
                                    avail, min_free);
+        if (ret_avail)
+                *ret_avail = avail;
         return 0;
 }
 
@@ -384,12 +389,18 @@ static int account_written(Unpacker *u, size_t n) {
                                      "package unpacks to more than %" PRIu64
                                      " bytes, the max_unpacked_size",
                                      u->limits->max_unpacked_size);
-        if (u->written_bytes >= u->next_space_check) {
-                int r = check_free_space(u->dest_fd, u->limits->min_free_space, u->reason);
+        /* What was free at the last look, less what was written since,
+         * must cover this write and min_free_space; a fresh look now and
+         * then also sees what others wrote meanwhile. */
+        if (u->written_bytes >= u->next_space_check ||
+            u->space_left < u->limits->min_free_space + n) {
+                int r = check_free_space(u->dest_fd, u->limits->min_free_space, n,
+                                         &u->space_left, u->reason);
                 if (r < 0)
                         return r;
                 u->next_space_check = u->written_bytes + SPACE_CHECK_BYTES;
         }
+        u->space_left -= n;
         return 0;
 }
 
@@ -575,7 +586,9 @@ static int entry_write(Unpacker *u, struct archive_entry *e) {
                         return r;
                 /* Passing the offset lets write_disk seek over the holes of a
                  * sparse entry instead of writing zeros. */
-                if (archive_write_data_block(u->writer, buf, len, offset) < ARCHIVE_WARN)
+                /* write_disk reports a failed write(2), ENOSPC included, as
+                 * ARCHIVE_WARN: for data, anything but OK is an error. */
+                if (archive_write_data_block(u->writer, buf, len, offset) < ARCHIVE_OK)
                         return write_error(u, u->path);
                 progress(u, false);
         }
@@ -614,7 +627,7 @@ static int slot_ini_unpack(Unpacker *u, struct archive_entry *e) {
                 r = account_written(u, len);
                 if (r < 0)
                         return r;
-                if (archive_write_data_block(u->writer, ini, len, 0) < ARCHIVE_WARN)
+                if (archive_write_data_block(u->writer, ini, len, 0) < ARCHIVE_OK)
                         return write_error(u, SLOT_INI);
         }
         if (archive_write_finish_entry(u->writer) < ARCHIVE_WARN)
@@ -764,7 +777,7 @@ int unpack_archive_fd(int fd, const char *dest_dir, const UnpackLimits *limits,
                                    "failed to unpack package: slot folder %s is not empty",
                                    dest_dir);
 
-        r = check_free_space(dest_fd, limits->min_free_space, reason);
+        r = check_free_space(dest_fd, limits->min_free_space, 0, &u.space_left, reason);
         if (r < 0)
                 return r;
 
