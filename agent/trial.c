@@ -88,10 +88,6 @@ int trial_run(const Config *c, const char *expected_version, uint64_t timeout_us
                                            c->unit, (unsigned long long) (timeout_usec / 1000000),
                                            last.text[0] ? ": " : "", last.text);
                 }
-                uint64_t next =
-                        now + (successes > 0 ? c->health_interval
-                                             : min_u64(c->health_interval, FAST_PROBE_USEC));
-
                 r = unit_ok(svc, c->unit, base_restarts, reason);
                 if (r < 0)
                         return r;
@@ -130,6 +126,11 @@ int trial_run(const Config *c, const char *expected_version, uint64_t timeout_us
                         passed = true;
                         break;
                 }
+                /* Paced from the start of this probe: fast until the first good
+                 * answer, then every interval, so `successes` passes span
+                 * (successes - 1) intervals. */
+                uint64_t next = now + (successes > 0 ? c->health_interval
+                                                     : min_u64(c->health_interval, FAST_PROBE_USEC));
                 sleep_until(min_u64(next, deadline));
         }
 
