@@ -13,10 +13,15 @@ VERSION := 0.1.0
 override CFLAGS += -std=gnu11 -MMD -MP -Wall -Wextra -Werror -D_GNU_SOURCE -DSLOTD_VERSION=\"$(VERSION)\" -Islots -Iagent $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS)
 
+# Programs land in the tree; the sanitizer build keeps its own copies in
+# build-sanitize/, so it never replaces the programs the tests and
+# benchmarks run.
+OUT :=
 ifeq ($(SANITIZE),1)
 override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 override LDFLAGS += -fsanitize=address,undefined
 BUILD := build-sanitize
+OUT := build-sanitize/
 endif
 
 SLOTS_SRC := $(sort $(wildcard slots/*.c))
@@ -27,7 +32,7 @@ SLOTS_OBJ := $(SLOTS_SRC:%.c=$(BUILD)/%.o)
 AGENT_OBJ := $(AGENT_SRC:%.c=$(BUILD)/%.o)
 TESTS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-PROGRAMS := slotd slotctl
+PROGRAMS := $(OUT)slotd $(OUT)slotctl
 MANPAGES := $(patsubst man/%.scd,$(BUILD)/man/%,$(wildcard man/*.scd))
 
 .PHONY: all check unit integration bench demo install deps clean format cppcheck
@@ -47,7 +52,7 @@ $(BUILD)/libagent.a: $(AGENT_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-slotd slotctl: %: $(BUILD)/agent/%.o $(BUILD)/libagent.a $(BUILD)/libslots.a
+$(PROGRAMS): $(OUT)%: $(BUILD)/agent/%.o $(BUILD)/libagent.a $(BUILD)/libslots.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libagent.a $(BUILD)/libslots.a
@@ -121,6 +126,6 @@ format:
 	clang-format -i slots/*.[ch] agent/*.[ch] tests/unit/*.c
 
 clean:
-	rm -rf build build-sanitize $(PROGRAMS)
+	rm -rf build build-sanitize slotd slotctl
 
 -include $(SLOTS_OBJ:.o=.d) $(AGENT_OBJ:.o=.d) $(BUILD)/agent/slotd.d $(BUILD)/agent/slotctl.d
