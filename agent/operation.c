@@ -409,12 +409,6 @@ static int read_meta(Agent *a, int fd, const char *path, PackageMeta *ret, Reaso
         return package_meta_parse(ini, len, a->config->compatible, ret, reason);
 }
 
-static void format_key_id(const uint8_t id[8], char buf[17]) {
-        /* minisign shows the id as a little-endian 64-bit number */
-        for (int i = 0; i < 8; i++)
-                (void) snprintf(buf + 2 * i, 3, "%02X", id[7 - i]);
-}
-
 int op_verify(Agent *a, const char *path, const char *sig_path, char **ret_summary,
               Reason *reason) {
         const MinisignKeyring *kr;
@@ -448,7 +442,6 @@ static int install(Agent *a, const char *path, const char *sig_path, bool hash_v
         SlotRecord previous;
         int r, target;
 
-        (void) format_key_id;
         (void) snprintf(from_version, sizeof(from_version), "%s", active_version(a));
 
         if (hash_verified && !sig_path) {

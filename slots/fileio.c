@@ -188,15 +188,6 @@ int rm_rf(const char *path) {
         return 0;
 }
 
-int fsync_path(const char *path) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (fsync(fd) < 0)
-                return -errno;
-        return 0;
-}
-
 int free_space(const char *path, uint64_t *ret) {
         struct statvfs sv;
         if (statvfs(path, &sv) < 0)

@@ -24,9 +24,6 @@ int rm_rf_children(int fd);
 /* Removes path and everything below it; a missing path is fine. */
 int rm_rf(const char *path);
 
-/* fsync() of a folder by path. Returns 0 or -errno. */
-int fsync_path(const char *path);
-
 /* Free bytes for unprivileged use on the filesystem holding path. */
 int free_space(const char *path, uint64_t *ret);
 

@@ -569,12 +569,6 @@ int store_recover(Store *s, bool *ret_changed) {
         return 0;
 }
 
-int store_slot_count(Store *s) {
-        int n = 0;
-        for (int i = 0; i < 2; i++)
-                n += s->st.slots[i].state != SLOT_EMPTY;
-        return n;
-}
 
 bool store_needs_recovery(Store *s) {
         const StoreState *st = &s->st;

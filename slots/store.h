@@ -146,5 +146,3 @@ int store_recover(Store *s, bool *ret_changed);
  * (a phase other than idle or degraded, a trial, an installing slot). */
 bool store_needs_recovery(Store *s);
 
-/* Counts the slots (0..2) that are not empty. */
-int store_slot_count(Store *s);
