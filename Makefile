@@ -7,7 +7,8 @@ BUILD ?= build
 
 PKGS := libarchive libcrypto libsystemd inih libcurl jansson libmicrohttpd gnutls
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libcurl is loaded on first use (agent/curldl.c), not linked.
+PKG_LIBS := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
 
 VERSION := 0.1.0
 override CFLAGS += -std=gnu11 -MMD -MP -Wall -Wextra -Werror -D_GNU_SOURCE -DSLOTD_VERSION=\"$(VERSION)\" -Islots -Iagent $(PKG_CFLAGS)

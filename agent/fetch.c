@@ -3,7 +3,7 @@
  * broken by a network fault or a restart resumes where it stopped. */
 #include "fetch.h"
 
-#include <curl/curl.h>
+#include "curldl.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

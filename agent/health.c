@@ -2,7 +2,7 @@
  * bounded in size and time; TLS is verified unless [health] insecure. */
 #include "health.h"
 
-#include <curl/curl.h>
+#include "curldl.h"
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>

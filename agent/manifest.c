@@ -3,7 +3,7 @@
  * sees a byte of it. */
 #include "manifest.h"
 
-#include <curl/curl.h>
+#include "curldl.h"
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>

@@ -4,7 +4,7 @@
  * redelivered event keeps its id, so a collector can drop duplicates. */
 #include "outbox.h"
 
-#include <curl/curl.h>
+#include "curldl.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
