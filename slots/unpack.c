@@ -28,6 +28,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -41,6 +44,8 @@
 /* libarchive reads the fd in blocks of this size; large enough that an
  * uncompressed archive costs few read() calls, small enough to stay bounded. */
 #define READ_BLOCK_SIZE (128U * 1024U)
+#define INFLATE_CHUNK (256U * 1024U)
+#define PIPE_SIZE (1024 * 1024)
 #define SPACE_CHECK_BYTES (UINT64_C(16) << 20)
 #define PROGRESS_BYTES (UINT64_C(1) << 20)
 #define PROGRESS_ENTRIES UINT64_C(64)
@@ -243,7 +248,13 @@ static int write_error(Unpacker *u, const char *name) {
                              shown(name, buf), msg);
 }
 
-static int reader_new(int fd, struct archive **ret, Reason *reason) {
+typedef enum ReaderKind {
+        READER_PACKAGE,    /* the package file: decompression and tar */
+        READER_DECOMPRESS, /* the package file, decompressed only (raw) */
+        READER_TAR,        /* an already decompressed tar stream */
+} ReaderKind;
+
+static int reader_new(int fd, ReaderKind kind, struct archive **ret, Reason *reason) {
         static const struct {
                 const char *name;
                 int (*enable)(struct archive *);
@@ -264,7 +275,8 @@ static int reader_new(int fd, struct archive **ret, Reason *reason) {
          * pick a filter run as an external program. ARCHIVE_WARN from one of
          * these means this libarchive lacks the library and would fall back
          * to such a program, which must never see a package. */
-        for (size_t i = 0; i < ELEMENTSOF(filters); i++)
+        for (size_t i = kind == READER_TAR ? ELEMENTSOF(filters) - 1 : 0; i < ELEMENTSOF(filters);
+             i++)
                 if (filters[i].enable(a) != ARCHIVE_OK)
                         return reason_fail(reason, -EOPNOTSUPP,
                                            "failed to read package archive: libarchive has no "
@@ -273,8 +285,13 @@ static int reader_new(int fd, struct archive **ret, Reason *reason) {
 
         /* gnutar is an alias of tar (which reads ustar, pax and GNU tar), so
          * registering it again answers ARCHIVE_WARN. */
-        if (archive_read_support_format_tar(a) < ARCHIVE_WARN ||
-            archive_read_support_format_gnutar(a) < ARCHIVE_WARN)
+        if (kind == READER_DECOMPRESS) {
+                if (archive_read_support_format_raw(a) != ARCHIVE_OK)
+                        return reason_fail(reason, -EOPNOTSUPP,
+                                           "failed to read package archive: no raw support in "
+                                           "libarchive");
+        } else if (archive_read_support_format_tar(a) < ARCHIVE_WARN ||
+                   archive_read_support_format_gnutar(a) < ARCHIVE_WARN)
                 return reason_fail(reason, -EOPNOTSUPP,
                                    "failed to read package archive: no tar support in libarchive");
 
@@ -650,12 +667,114 @@ static int slot_ini_unpack(Unpacker *u, struct archive_entry *e) {
  * else sees the change (nor libarchive's brief umask(0)). The writer is freed
  * before returning, still inside the slot: freeing applies the deferred
  * folder modes and times by relative path. */
+/* Decompression on a thread of its own, feeding the tar reader through a
+ * pipe: on two cores decompressing and writing files overlap, as with
+ * `tar -x` and its separate decompressor process. */
+typedef struct Inflater {
+        int in_fd;
+        int out_fd;
+        pthread_t thread;
+        Reason reason; /* the first failure of the decompression */
+        int error;
+} Inflater;
+
+static int write_full(int fd, const void *data, size_t len) {
+        const char *p = data;
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+static void *inflater_main(void *arg) {
+        Inflater *f = arg;
+        struct archive *a = NULL;
+        struct archive_entry *e;
+        char *buf = NULL;
+        sigset_t pipe_signal;
+
+        /* A reader that stopped early (a refused entry) closes the pipe: the
+         * write then fails with EPIPE instead of killing the process. */
+        (void) sigemptyset(&pipe_signal);
+        (void) sigaddset(&pipe_signal, SIGPIPE);
+        (void) pthread_sigmask(SIG_BLOCK, &pipe_signal, NULL);
+
+        f->error = reader_new(f->in_fd, READER_DECOMPRESS, &a, &f->reason);
+        if (f->error < 0)
+                goto out;
+        if (archive_read_next_header(a, &e) != ARCHIVE_OK) {
+                f->error = read_error(a, NULL, &f->reason);
+                goto out;
+        }
+        buf = malloc(INFLATE_CHUNK);
+        if (!buf) {
+                f->error = reason_fail(&f->reason, -ENOMEM, "failed to read package archive: "
+                                                            "out of memory");
+                goto out;
+        }
+        for (;;) {
+                la_ssize_t n = archive_read_data(a, buf, INFLATE_CHUNK);
+                if (n == 0)
+                        break;
+                if (n < 0) {
+                        f->error = read_error(a, NULL, &f->reason);
+                        break;
+                }
+                if (write_full(f->out_fd, buf, (size_t) n) < 0)
+                        break; /* the reader is gone; it knows why */
+        }
+out:
+        free(buf);
+        if (a)
+                (void) archive_read_free(a);
+        (void) close(f->out_fd); /* end of stream for the reader */
+        return NULL;
+}
+
+static int unpack_stream(int fd, Unpacker *u);
+
 static int unpack_here(int fd, Unpacker *u) {
+        int pipefd[2];
+        if (pipe2(pipefd, O_CLOEXEC) < 0) {
+                int r = negative_errno();
+                return reason_fail(u->reason, r, "failed to unpack package: %s", strerror(-r));
+        }
+        (void) fcntl(pipefd[1], F_SETPIPE_SZ, PIPE_SIZE);
+
+        Inflater f = {.in_fd = fd, .out_fd = pipefd[1], .reason = REASON_NULL};
+        int r = pthread_create(&f.thread, NULL, inflater_main, &f);
+        if (r != 0) {
+                (void) close(pipefd[0]);
+                (void) close(pipefd[1]);
+                return reason_fail(u->reason, -r, "failed to unpack package: %s", strerror(r));
+        }
+        r = unpack_stream(pipefd[0], u);
+        (void) close(pipefd[0]);
+        (void) pthread_join(f.thread, NULL);
+
+        /* A broken compressed stream reaches the tar reader as a truncated
+         * one; the decompressor's own words say more. */
+        if (f.error < 0 && (r >= 0 || r == -EBADMSG)) {
+                if (u->reason)
+                        *u->reason = f.reason;
+                return f.error;
+        }
+        return r;
+}
+
+static int unpack_stream(int fd, Unpacker *u) {
         _cleanup_(archive_read_unrefp) struct archive *reader = NULL;
         _cleanup_(archive_write_unrefp) struct archive *writer = NULL;
         int r;
 
-        r = reader_new(fd, &reader, u->reason);
+        r = reader_new(fd, READER_TAR, &reader, u->reason);
         if (r < 0)
                 return r;
 
@@ -818,7 +937,7 @@ int unpack_read_slot_ini(int fd, char **ret_ini, size_t *ret_len, Reason *reason
                 return reason_fail(reason, -EINVAL,
                                    "failed to read " SLOT_INI ": invalid arguments");
 
-        r = reader_new(fd, &a, reason);
+        r = reader_new(fd, READER_PACKAGE, &a, reason);
         if (r < 0)
                 return r;
 
