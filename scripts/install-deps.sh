@@ -9,7 +9,7 @@ packages=(
         libarchive-dev libssl-dev libsystemd-dev libinih-dev libcurl4-openssl-dev
         libcmocka-dev libjansson-dev libmicrohttpd-dev libgnutls28-dev
         minisign nginx openssl curl python3 util-linux procps
-        systemd dbus zstd xz-utils bzip2 gzip tar cppcheck scdoc
+        systemd dbus zstd xz-utils bzip2 gzip tar cppcheck scdoc bc man-db iproute2 bsdutils
 )
 
 missing=()
