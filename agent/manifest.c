@@ -4,6 +4,7 @@
 #include "manifest.h"
 
 #include "curldl.h"
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -91,8 +92,14 @@ static int parse_time(const char *s, time_t *ret) {
         if (*end == 'Z' || *end == 'z')
                 end++;
         else if (*end == '+' || *end == '-') {
-                int hh, mm;
-                if (sscanf(end + 1, "%2d:%2d", &hh, &mm) != 2)
+                /* Exactly ±HH:MM, checked before anything is skipped. */
+                const char *o = end + 1;
+                if (strlen(o) < 5 || !isdigit((unsigned char) o[0]) ||
+                    !isdigit((unsigned char) o[1]) || o[2] != ':' ||
+                    !isdigit((unsigned char) o[3]) || !isdigit((unsigned char) o[4]))
+                        return -EINVAL;
+                int hh = (o[0] - '0') * 10 + (o[1] - '0'), mm = (o[3] - '0') * 10 + (o[4] - '0');
+                if (hh > 23 || mm > 59)
                         return -EINVAL;
                 offset = (hh * 3600L + mm * 60L) * (*end == '+' ? 1 : -1);
                 end += 6;
