@@ -121,6 +121,11 @@ static void load(void) {
                 if (!addr[i])
                         return; /* all or nothing: the failing table stays */
         }
+        /* Initialised here, once, before any caller sees the table: every
+         * user of libcurl in slotd goes through it. */
+        CURLcode (*global_init)(long) = (CURLcode(*)(long)) addr[0];
+        if (global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+                return;
         for (size_t i = 0; i < ELEMENTSOF(symbols); i++)
                 *(void **) ((char *) &table + symbols[i].offset) = addr[i];
 }

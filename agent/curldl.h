@@ -27,8 +27,9 @@ typedef struct CurlFunctions {
         void (*free)(void *p);
 } CurlFunctions;
 
-/* The table, loaded on first call (thread-safe). When libcurl cannot be
- * loaded every entry fails: init calls return NULL or CURLE_FAILED_INIT. */
+/* The table, loaded on first call (thread-safe), with curl_global_init()
+ * done. When libcurl cannot be loaded or initialised every entry fails:
+ * init calls return NULL or CURLE_FAILED_INIT. */
 const CurlFunctions *curl_functions(void);
 
 #undef curl_easy_setopt

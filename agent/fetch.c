@@ -72,20 +72,7 @@ static void watch_stalls(CURL *h, StallWatch *w, uint64_t stall_usec) {
         (void) curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 }
 
-static int fetch_global_init(void) {
-        static bool done;
-        if (!done) {
-                if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-                        return -EIO;
-                done = true;
-        }
-        return 0;
-}
-
-/* Options every coordinator request shares: TLS verified with the
- * configured CA, optional client certificate, bounded connect time,
- * http(s) only, proxies from the environment (libcurl's default). */
-static void setup_common(CURL *h, const Config *c, const char *url) {
+void fetch_setup(CURL *h, const Config *c, const char *url) {
         (void) curl_easy_setopt(h, CURLOPT_URL, url);
         (void) curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
         (void) curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -167,14 +154,12 @@ int fetch_document(const Config *c, const char *url, size_t max, const char *eta
         _cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
         char errbuf[CURL_ERROR_SIZE] = "";
         EtagCapture captured = {.etag = ""};
-        int r;
 
-        if ((r = fetch_global_init()) < 0)
-                return reason_fail(reason, r, "cannot initialise libcurl");
         if (!h) {
                 h = curl_easy_init();
                 if (!h)
-                        return -ENOMEM;
+                        return reason_fail(reason, -ENOMEM, "cannot initialise libcurl: %s",
+                                           curl_easy_strerror(CURLE_FAILED_INIT));
         } else
                 curl_easy_reset(h);
         _cleanup_free_ char *buf = malloc(max + 1);
@@ -182,7 +167,7 @@ int fetch_document(const Config *c, const char *url, size_t max, const char *eta
                 return -ENOMEM;
         MemBody body = {.data = buf, .max = max};
 
-        setup_common(h, c, url);
+        fetch_setup(h, c, url);
         (void) curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
         (void) curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_mem_body);
         (void) curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
@@ -378,7 +363,7 @@ static int package_fetch_attempt(const Config *c, Download *d, uint64_t timeout_
         if (!h)
                 return -ENOMEM;
 
-        setup_common(h, c, d->m->url);
+        fetch_setup(h, c, d->m->url);
         (void) curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
         (void) curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_package_body);
         (void) curl_easy_setopt(h, CURLOPT_WRITEDATA, d);
@@ -409,8 +394,6 @@ int fetch_package(const Config *c, const Manifest *m, fetch_progress_fn progress
         char dir[4096], partial[4200], final[4200];
         int r;
 
-        if ((r = fetch_global_init()) < 0)
-                return reason_fail(reason, r, "cannot initialise libcurl");
         r = download_dir(c, dir, sizeof(dir));
         if (r < 0)
                 return reason_fail(reason, r, "cannot create %s: %s", dir, strerror(-r));
@@ -565,9 +548,6 @@ static size_t on_file_body(char *data, size_t size, size_t n, void *userdata) {
 
 int fetch_file(const Config *c, const char *url, uint64_t max, const char *dest,
                fetch_progress_fn progress, void *userdata, Reason *reason) {
-        int r;
-        if ((r = fetch_global_init()) < 0)
-                return reason_fail(reason, r, "cannot initialise libcurl");
         _cleanup_close_ int fd =
                 open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
@@ -591,7 +571,7 @@ int fetch_file(const Config *c, const char *url, uint64_t max, const char *dest,
                         return reason_fail(reason, -ETIMEDOUT,
                                            "download of %s did not finish within %llu s", url,
                                            (unsigned long long) (c->update_timeout / 1000000));
-                setup_common(h, c, url);
+                fetch_setup(h, c, url);
                 (void) curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
                 (void) curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_file_body);
                 (void) curl_easy_setopt(h, CURLOPT_WRITEDATA, &f);

@@ -8,8 +8,16 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "curldl.h"
 #include "manifest.h"
 #include "reason.h"
+
+/* Options every request to the coordinator shares: TLS verified with
+ * [coordinator] ca_file, the optional client certificate, connect_timeout,
+ * http(s) only, up to 5 redirects, an HTTP status >= 400 as an error
+ * (CURLE_HTTP_RETURNED_ERROR), proxies from the environment (libcurl's
+ * default). */
+void fetch_setup(CURL *h, const Config *c, const char *url);
 
 /* GETs url into memory (at most max bytes). With etag, sends
  * If-None-Match; a 304 returns 0 with *ret_not_modified set and no body.

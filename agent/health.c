@@ -33,12 +33,6 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata) {
 }
 
 int health_probe_new(const Config *c, HealthProbe **ret) {
-        static bool initialized;
-        if (!initialized) {
-                if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-                        return -EIO;
-                initialized = true;
-        }
         HealthProbe *p = calloc(1, sizeof(HealthProbe));
         if (!p)
                 return -ENOMEM;

@@ -4,7 +4,7 @@
  * redelivered event keeps its id, so a collector can drop duplicates. */
 #include "outbox.h"
 
-#include "curldl.h"
+#include "fetch.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -371,10 +371,8 @@ int outbox_deliver(const Config *c, unsigned max, Reason *reason) {
                 return reason_fail(reason, r, "cannot list the outbox: %s", strerror(-r));
         if (l.n == 0)
                 return 0;
-        if (!h) {
-                if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || !(h = curl_easy_init()))
-                        return reason_fail(reason, -ENOMEM, "cannot initialise libcurl");
-        }
+        if (!h && !(h = curl_easy_init()))
+                return reason_fail(reason, -ENOMEM, "cannot initialise libcurl");
         struct curl_slist *headers =
                 curl_slist_append(NULL, "Content-Type: application/cloudevents+json");
         if (!headers)
@@ -397,31 +395,22 @@ int outbox_deliver(const Config *c, unsigned max, Reason *reason) {
                 }
                 char errbuf[CURL_ERROR_SIZE] = "";
                 curl_easy_reset(h);
-                (void) curl_easy_setopt(h, CURLOPT_URL, c->events_url);
-                (void) curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-                (void) curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+                fetch_setup(h, c, c->events_url);
+                /* A redirect would turn the POST into a GET: none followed. */
+                (void) curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
                 (void) curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
                 (void) curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) len);
                 (void) curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
                 (void) curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_body);
                 (void) curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-                (void) curl_easy_setopt(h, CURLOPT_USERAGENT, "slotd/" SLOTD_VERSION);
-                (void) curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                                        (long) (c->connect_timeout / 1000) ?: 1L);
                 (void) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
                                         (long) (c->connect_timeout / 1000) + 10000L);
-                if (c->ca_file)
-                        (void) curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-                if (c->client_cert) {
-                        (void) curl_easy_setopt(h, CURLOPT_SSLCERT, c->client_cert);
-                        (void) curl_easy_setopt(h, CURLOPT_SSLKEY, c->client_key);
-                }
                 CURLcode cc = curl_easy_perform(h);
                 long status = 0;
                 (void) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
                 (void) curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
                 if (cc != CURLE_OK || status < 200 || status > 299) {
-                        if (cc != CURLE_OK)
+                        if (cc != CURLE_OK && cc != CURLE_HTTP_RETURNED_ERROR)
                                 reason_fail(reason, -EIO, "cannot deliver events to %s: %s",
                                             c->events_url,
                                             errbuf[0] ? errbuf : curl_easy_strerror(cc));
