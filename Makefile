@@ -58,7 +58,7 @@ $(PROGRAMS): $(OUT)%: $(BUILD)/agent/%.o $(BUILD)/libagent.a $(BUILD)/libslots.a
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libagent.a $(BUILD)/libslots.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(LDLIBS) -lcmocka
 
 # The test command of the README: installs what is missing, builds, runs
 # every unit and integration test.
@@ -129,4 +129,4 @@ format:
 clean:
 	rm -rf build build-sanitize slotd slotctl
 
--include $(SLOTS_OBJ:.o=.d) $(AGENT_OBJ:.o=.d) $(BUILD)/agent/slotd.d $(BUILD)/agent/slotctl.d
+-include $(SLOTS_OBJ:.o=.d) $(AGENT_OBJ:.o=.d) $(BUILD)/agent/slotd.d $(BUILD)/agent/slotctl.d $(TESTS:=.d)

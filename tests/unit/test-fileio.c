@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "cleanup.h"
 #include "fileio.h"
 
@@ -28,27 +30,10 @@
 static char tmpdir[64];
 
 /* base/name into buf; a path that does not fit fails the test. */
-static char *join(char *buf, size_t size, const char *base, const char *name) {
-        int n = snprintf(buf, size, "%s/%s", base, name);
-        assert_true(n > 0 && (size_t) n < size);
-        return buf;
-}
-
 static const char *at(const char *name) {
         static char bufs[8][PATH_MAX];
         static unsigned next;
         return join(bufs[next++ % ELEMENTSOF(bufs)], PATH_MAX, tmpdir, name);
-}
-
-static void put(const char *path, const char *text) {
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
-}
-
-static bool exists(const char *path) {
-        struct stat st;
-        return lstat(path, &st) == 0;
 }
 
 /* Number of entries in a folder, "." and ".." not counted. */
@@ -97,12 +82,6 @@ static int setup(void **state) {
 static int teardown(void **state) {
         (void) state;
         return remove_tree(tmpdir);
-}
-
-static char *slurp(const char *path) {
-        char *text = NULL;
-        assert_int_equal(read_file_bounded(path, 1 << 20, &text, NULL), 0);
-        return text;
 }
 
 static void test_fileio_atomic_write_creates_file(void **state) {

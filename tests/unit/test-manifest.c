@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "cleanup.h"
 #include "config.h"
 #include "manifest.h"
@@ -27,10 +29,6 @@
 #define SHA_LOWER "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 /* 2030-06-01T12:00:00Z */
 #define EXPIRES_UTC ((time_t) 1906545600)
-
-static void json_decref_p(json_t **j) {
-        json_decref(*j);
-}
 
 /* A manifest with every field set and valid. */
 static json_t *good_manifest(void) {
@@ -64,7 +62,7 @@ static void assert_rejected_text(const char *text, const char *needle) {
 /* The good manifest with key set to value (NULL: removed) must be rejected
  * with a reason naming needle. Takes value. */
 static void assert_field_rejected(const char *key, json_t *value, const char *needle) {
-        _cleanup_(json_decref_p) json_t *o = good_manifest();
+        _cleanup_(json_decrefp) json_t *o = good_manifest();
         if (value)
                 assert_int_equal(json_object_set_new(o, key, value), 0);
         else
@@ -75,7 +73,7 @@ static void assert_field_rejected(const char *key, json_t *value, const char *ne
 }
 
 static time_t parse_expires(const char *expires) {
-        _cleanup_(json_decref_p) json_t *o = good_manifest();
+        _cleanup_(json_decrefp) json_t *o = good_manifest();
         _cleanup_(manifest_freep) Manifest *m = NULL;
         Reason reason = REASON_NULL;
         assert_int_equal(json_object_set_new(o, "expires", json_string(expires)), 0);
@@ -86,7 +84,7 @@ static time_t parse_expires(const char *expires) {
 
 static void test_manifest_parse_good(void **state) {
         (void) state;
-        _cleanup_(json_decref_p) json_t *o = good_manifest();
+        _cleanup_(json_decrefp) json_t *o = good_manifest();
         _cleanup_(manifest_freep) Manifest *m = NULL;
         Reason reason = REASON_NULL;
 
@@ -131,7 +129,7 @@ static void test_manifest_parse_minimal(void **state) {
 
 static void test_manifest_parse_absolute_url_kept(void **state) {
         (void) state;
-        _cleanup_(json_decref_p) json_t *o = good_manifest();
+        _cleanup_(json_decrefp) json_t *o = good_manifest();
         _cleanup_(manifest_freep) Manifest *m = NULL;
         Reason reason = REASON_NULL;
 

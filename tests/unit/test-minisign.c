@@ -19,6 +19,9 @@
 
 #include <cmocka.h>
 
+#include "fileio.h"
+#include "testutil.h"
+
 #include "cleanup.h"
 #include "minisign.h"
 
@@ -37,46 +40,6 @@ static const char *at(const char *name) {
         char *b = bufs[next++ % ELEMENTSOF(bufs)];
         (void) snprintf(b, PATH_MAX, "%s/%s", tmpdir, name);
         return b;
-}
-
-static int run(const char *const argv[]) {
-        posix_spawn_file_actions_t fa;
-        pid_t pid;
-        int status, r;
-
-        if (posix_spawn_file_actions_init(&fa) != 0)
-                return -1;
-        (void) posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        (void) posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        (void) posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-        r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *) argv, environ);
-        (void) posix_spawn_file_actions_destroy(&fa);
-        if (r != 0)
-                return -1;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static int write_file(const char *path, const void *data, size_t len) {
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return -1;
-        return write(fd, data, len) == (ssize_t) len ? 0 : -1;
-}
-
-static char *read_file(const char *path, size_t *ret_len) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        assert_true(fd >= 0);
-        assert_int_equal(fstat(fd, &st), 0);
-        char *buf = malloc((size_t) st.st_size + 1);
-        assert_non_null(buf);
-        assert_int_equal(read(fd, buf, (size_t) st.st_size), st.st_size);
-        buf[st.st_size] = '\0';
-        *ret_len = (size_t) st.st_size;
-        return buf;
 }
 
 static int gen_key(const char *pub, const char *sec) {
@@ -133,16 +96,9 @@ static int group_setup(void **state) {
         return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) flag;
-        (void) ftw;
-        return remove(path);
-}
-
 static int group_teardown(void **state) {
         (void) state;
-        return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        return rm_rf(tmpdir);
 }
 
 static MinisignKeyring *keyring(const char *path) {

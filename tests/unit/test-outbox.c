@@ -18,6 +18,9 @@
 
 #include <cmocka.h>
 
+#include "fileio.h"
+#include "testutil.h"
+
 #include "cleanup.h"
 #include "config.h"
 #include "outbox.h"
@@ -28,17 +31,6 @@ static char outbox_dir[PATH_MAX];
 static char worker[] = "gpu-07";
 
 static Config cfg;
-
-static void json_decref_p(json_t **j) {
-        json_decref(*j);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) flag;
-        (void) ftw;
-        return remove(path);
-}
 
 static int setup(void **state) {
         (void) state;
@@ -59,7 +51,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         (void) state;
-        return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        return rm_rf(tmpdir);
 }
 
 typedef struct Listing {
@@ -153,7 +145,7 @@ static void test_outbox_emit_cloudevent(void **state) {
 
         _cleanup_(listing_done) Listing l = list_outbox();
         assert_int_equal(l.n, 1);
-        _cleanup_(json_decref_p) json_t *ev = load_event(l.names[0]->d_name);
+        _cleanup_(json_decrefp) json_t *ev = load_event(l.names[0]->d_name);
         json_t *data = check_envelope(ev, "worker_update_switched");
         /* The given fields, and nothing left unset. */
         assert_int_equal(json_object_size(data), 6);
@@ -176,12 +168,12 @@ static void test_outbox_emit_leaves_out_unset_fields(void **state) {
 
         _cleanup_(listing_done) Listing l = list_outbox();
         assert_int_equal(l.n, 2);
-        _cleanup_(json_decref_p) json_t *first = load_event(l.names[0]->d_name);
+        _cleanup_(json_decrefp) json_t *first = load_event(l.names[0]->d_name);
         json_t *data = check_envelope(first, "worker_agent_started");
         /* NULL strings, negative slots, durations and counts: only the id. */
         assert_int_equal(json_object_size(data), 1);
 
-        _cleanup_(json_decref_p) json_t *second = load_event(l.names[1]->d_name);
+        _cleanup_(json_decrefp) json_t *second = load_event(l.names[1]->d_name);
         data = check_envelope(second, "worker_update_failed");
         assert_int_equal(json_object_size(data), 4);
         assert_string_equal(str(data, "error"), "sha256 mismatch");
@@ -201,10 +193,10 @@ static void test_outbox_emit_order_and_ids(void **state) {
 
         _cleanup_(listing_done) Listing l = list_outbox();
         assert_int_equal(l.n, n);
-        _cleanup_(json_decref_p) json_t *ids = json_object();
+        _cleanup_(json_decrefp) json_t *ids = json_object();
         for (int i = 0; i < n; i++) {
                 char want[32];
-                _cleanup_(json_decref_p) json_t *ev = load_event(l.names[i]->d_name);
+                _cleanup_(json_decrefp) json_t *ev = load_event(l.names[i]->d_name);
                 json_t *data = check_envelope(ev, i % 2 ? "worker_update_started"
                                                         : "worker_update_available");
                 (void) snprintf(want, sizeof(want), "1.0.%d", i);
@@ -236,7 +228,7 @@ static void assert_spool(int first, int events, int64_t dropped) {
         assert_int_equal(outbox_pending(&cfg), events + 1);
         for (int i = 0; i < events; i++) {
                 char want[32];
-                _cleanup_(json_decref_p) json_t *ev = load_event(l.names[i]->d_name);
+                _cleanup_(json_decrefp) json_t *ev = load_event(l.names[i]->d_name);
                 json_t *data = check_envelope(ev, "worker_update_available");
                 (void) snprintf(want, sizeof(want), "1.0.%d", first + i);
                 if (strcmp(str(data, "to_version"), want) != 0)
@@ -244,7 +236,7 @@ static void assert_spool(int first, int events, int64_t dropped) {
                                  want);
         }
         /* The notice is the newest entry. */
-        _cleanup_(json_decref_p) json_t *notice = load_event(l.names[events]->d_name);
+        _cleanup_(json_decrefp) json_t *notice = load_event(l.names[events]->d_name);
         json_t *data = check_envelope(notice, "worker_events_dropped");
         json_t *n = json_object_get(data, "dropped");
         assert_true(json_is_integer(n));

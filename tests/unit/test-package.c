@@ -19,6 +19,9 @@
 
 #include <cmocka.h>
 
+#include "fileio.h"
+#include "testutil.h"
+
 #include "cleanup.h"
 #include "minisign.h"
 #include "package.h"
@@ -38,44 +41,11 @@ static const char *at(const char *name) {
         return b;
 }
 
-/* Runs argv (no shell) with its output discarded; returns the exit code. */
-static int run(const char *const argv[]) {
-        int status;
-        pid_t pid = fork();
-        if (pid < 0)
-                return -1;
-        if (pid == 0) {
-                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-                if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
-                        _exit(126);
-                execvp(argv[0], (char *const *) argv);
-                _exit(127);
-        }
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static int write_file(const char *path, const void *data, size_t len) {
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return -1;
-        return write(fd, data, len) == (ssize_t) len ? 0 : -1;
-}
-
 static uint8_t package[PACKAGE_SIZE];
 
 static int sign(const char *sec, const char *file) {
         const char *argv[] = {"minisign", "-S", "-s", sec, "-m", file, NULL};
         return run(argv);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) flag;
-        (void) ftw;
-        return remove(path);
 }
 
 static int group_setup(void **state) {
@@ -107,7 +77,7 @@ static int group_setup(void **state) {
 
 static int group_teardown(void **state) {
         (void) state;
-        return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        return rm_rf(tmpdir);
 }
 
 static MinisignKeyring *keyring(const char *path) {

@@ -20,6 +20,9 @@
 
 #include <cmocka.h>
 
+#include "fileio.h"
+#include "testutil.h"
+
 #include "cleanup.h"
 #include "store.h"
 
@@ -28,12 +31,6 @@ DEFINE_CLEANUP_FUNC(Store *, store_free);
 static char tmpdir[64];
 static char root[PATH_MAX];
 static char state_dir[PATH_MAX];
-
-static char *join(char *buf, size_t size, const char *base, const char *name) {
-        int n = snprintf(buf, size, "%s/%s", base, name);
-        assert_true(n > 0 && (size_t) n < size);
-        return buf;
-}
 
 /* A path under the store root. */
 static const char *in_root(const char *name) {
@@ -46,34 +43,6 @@ static const char *in_state(const char *name) {
         static char bufs[4][PATH_MAX];
         static unsigned next;
         return join(bufs[next++ % ELEMENTSOF(bufs)], PATH_MAX, state_dir, name);
-}
-
-static void put(const char *path, const char *text) {
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
-}
-
-static bool exists(const char *path) {
-        struct stat st;
-        return lstat(path, &st) == 0;
-}
-
-static bool is_dir(const char *path) {
-        struct stat st;
-        return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static char *slurp(const char *path) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        assert_true(fd >= 0);
-        assert_int_equal(fstat(fd, &st), 0);
-        char *buf = malloc((size_t) st.st_size + 1);
-        assert_non_null(buf);
-        assert_int_equal(read(fd, buf, (size_t) st.st_size), st.st_size);
-        buf[st.st_size] = '\0';
-        return buf;
 }
 
 /* Names in a folder other than "." and "..", sorted, joined by spaces. */
@@ -104,13 +73,6 @@ static void assert_listing(const char *path, const char *want) {
                 fail_msg("%s holds \"%s\", expected \"%s\"", path, got, want);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) flag;
-        (void) ftw;
-        return remove(path);
-}
-
 static int setup(void **state) {
         (void) state;
         (void) snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-store-XXXXXX");
@@ -126,7 +88,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         (void) state;
-        return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        return rm_rf(tmpdir);
 }
 
 static Store *open_store(void) {
