@@ -285,18 +285,10 @@ static size_t on_package_body(char *data, size_t size, size_t n, void *userdata)
                 d->too_big = true;
                 return 0; /* stop at once: not one byte past the promised size */
         }
-        const char *p = data;
-        size_t left = len;
-        while (left > 0) {
-                ssize_t w = write(d->fd, p, left);
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        d->write_error = -errno;
-                        return 0;
-                }
-                p += w;
-                left -= (size_t) w;
+        int r = write_all(d->fd, data, len);
+        if (r < 0) {
+                d->write_error = r;
+                return 0;
         }
         if (EVP_DigestUpdate(d->sha, data, len) != 1) {
                 d->write_error = -EIO;
@@ -526,15 +518,10 @@ static size_t on_file_body(char *data, size_t size, size_t n, void *userdata) {
                 f->too_big = true;
                 return 0;
         }
-        for (size_t done = 0; done < len;) {
-                ssize_t w = write(f->fd, data + done, len - done);
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        f->write_error = -errno;
-                        return 0;
-                }
-                done += (size_t) w;
+        int r = write_all(f->fd, data, len);
+        if (r < 0) {
+                f->write_error = r;
+                return 0;
         }
         f->have += len;
         uint64_t now = now_mono();

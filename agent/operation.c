@@ -229,8 +229,8 @@ static int revert(Agent *a, int failed, int back, SwitchFlags flags, const char 
 
 /* The trial is over and passed: the slot becomes good. An operator's
  * rollback ends as rolled_back, with the rollback event and hook. */
-static int commit(Agent *a, int from, int to, const HookSlots *h, bool rollback,
-                  const char *forced, Reason *reason) {
+static int commit(Agent *a, int from, int to, const HookSlots *h, bool rollback, const char *forced,
+                  Reason *reason) {
         StoreState *st = &a->store->st;
         st->slots[to].state = SLOT_GOOD;
         st->trial_slot = -1;
@@ -274,6 +274,22 @@ static int finish_trial(Agent *a, int from, int to, SwitchFlags flags, bool roll
         return commit(a, from, to, &h, rollback, forced[0] ? forced : NULL, reason);
 }
 
+/* An activation that stopped before the link moved: `current` is as it
+ * was; a new package's slot is marked bad when its own step refused it. */
+static int fail_before_switch(Agent *a, const HookSlots *h, int from, int to, bool mark_bad, int r,
+                              Reason *reason) {
+        StoreState *st = &a->store->st;
+        if (mark_bad)
+                st->slots[to].state = SLOT_BAD;
+        st->phase = PHASE_IDLE;
+        agent_record_result(a, RESULT_FAILED, h->from_version, h->to_version,
+                            reason ? reason->text : NULL);
+        (void) store_save(a->store);
+        agent_emit(a, EVENT_UPDATE_FAILED, h->from_version, h->to_version, from, to,
+                   reason ? reason->text : NULL);
+        return r;
+}
+
 /* Makes slot `to` the one `current` points at and, where a service is
  * configured and restart is wanted, proves it healthy. The state names the
  * trial before the link moves, so a crash at any point is finished by
@@ -293,15 +309,8 @@ static int activate(Agent *a, int to, ActivateKind kind, SwitchFlags flags, Reas
         if (service_managed(a, flags)) {
                 _cleanup_(service_freep) Service *svc = NULL;
                 r = service_open(a->config->bus, a->config->unit, &svc, reason);
-                if (r < 0) {
-                        st->phase = PHASE_IDLE;
-                        agent_record_result(a, RESULT_FAILED, h.from_version, h.to_version,
-                                            reason ? reason->text : NULL);
-                        (void) store_save(a->store);
-                        agent_emit(a, EVENT_UPDATE_FAILED, h.from_version, h.to_version, from, to,
-                                   reason ? reason->text : NULL);
-                        return r;
-                }
+                if (r < 0)
+                        return fail_before_switch(a, &h, from, to, false, r, reason);
         }
 
         r = 0;
@@ -311,17 +320,8 @@ static int activate(Agent *a, int to, ActivateKind kind, SwitchFlags flags, Reas
         }
         if (r >= 0)
                 r = hooks_run(HOOK_PRE_SWITCH, &h.ctx, reason);
-        if (r < 0) {
-                if (kind == ACTIVATE_UPDATE)
-                        st->slots[to].state = SLOT_BAD;
-                st->phase = PHASE_IDLE;
-                agent_record_result(a, RESULT_FAILED, h.from_version, h.to_version,
-                                    reason ? reason->text : NULL);
-                (void) store_save(a->store);
-                agent_emit(a, EVENT_UPDATE_FAILED, h.from_version, h.to_version, from, to,
-                           reason ? reason->text : NULL);
-                return r;
-        }
+        if (r < 0)
+                return fail_before_switch(a, &h, from, to, kind == ACTIVATE_UPDATE, r, reason);
 
         st->previous_slot = from;
         st->trial_slot = to;

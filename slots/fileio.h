@@ -5,6 +5,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Writes all len bytes to fd, retrying short writes and EINTR. Returns 0
+ * or -errno. */
+int write_all(int fd, const void *data, size_t len);
+
 /* Writes name in dirfd through "name.tmp": write, fsync, rename, fsync of
  * the folder, so a crash leaves the old or the new content. Returns 0 or
  * -errno. */

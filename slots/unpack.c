@@ -30,14 +30,15 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fileio.h"
 
 #define SLOT_INI "slot.ini"
 #define SLOT_INI_MAX (64U * 1024U)
@@ -411,8 +412,8 @@ static int account_written(Unpacker *u, size_t n) {
          * then also sees what others wrote meanwhile. */
         if (u->written_bytes >= u->next_space_check ||
             u->space_left < u->limits->min_free_space + n) {
-                int r = check_free_space(u->dest_fd, u->limits->min_free_space, n,
-                                         &u->space_left, u->reason);
+                int r = check_free_space(u->dest_fd, u->limits->min_free_space, n, &u->space_left,
+                                         u->reason);
                 if (r < 0)
                         return r;
                 u->next_space_check = u->written_bytes + SPACE_CHECK_BYTES;
@@ -678,21 +679,6 @@ typedef struct Inflater {
         int error;
 } Inflater;
 
-static int write_full(int fd, const void *data, size_t len) {
-        const char *p = data;
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                p += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
 static void *inflater_main(void *arg) {
         Inflater *f = arg;
         struct archive *a = NULL;
@@ -715,8 +701,9 @@ static void *inflater_main(void *arg) {
         }
         buf = malloc(INFLATE_CHUNK);
         if (!buf) {
-                f->error = reason_fail(&f->reason, -ENOMEM, "failed to read package archive: "
-                                                            "out of memory");
+                f->error = reason_fail(&f->reason, -ENOMEM,
+                                       "failed to read package archive: "
+                                       "out of memory");
                 goto out;
         }
         for (;;) {
@@ -727,7 +714,7 @@ static void *inflater_main(void *arg) {
                         f->error = read_error(a, NULL, &f->reason);
                         break;
                 }
-                if (write_full(f->out_fd, buf, (size_t) n) < 0)
+                if (write_all(f->out_fd, buf, (size_t) n) < 0)
                         break; /* the reader is gone; it knows why */
         }
 out:
