@@ -7,8 +7,10 @@ BUILD ?= build
 
 PKGS := libarchive libcrypto libsystemd inih libcurl jansson libmicrohttpd gnutls
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libcurl is loaded on first use (agent/curldl.c), not linked.
-PKG_LIBS := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
+# libcurl and libarchive are loaded on first use (agent/curldl.c,
+# slots/archivedl.c), not linked; the unit tests that build archives link
+# libarchive themselves.
+PKG_LIBS := $(shell pkg-config --libs $(filter-out libcurl libarchive,$(PKGS)) 2>/dev/null)
 
 VERSION := 0.1.0
 override CFLAGS += -std=gnu11 -MMD -MP -Wall -Wextra -Werror -D_GNU_SOURCE -DSLOTD_VERSION=\"$(VERSION)\" -Islots -Iagent $(PKG_CFLAGS)
@@ -58,7 +60,7 @@ $(PROGRAMS): $(OUT)%: $(BUILD)/agent/%.o $(BUILD)/libagent.a $(BUILD)/libslots.a
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libagent.a $(BUILD)/libslots.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(LDLIBS) -larchive -lcmocka
 
 # The test command of the README: installs what is missing, builds, runs
 # every unit and integration test.

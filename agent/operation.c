@@ -33,9 +33,16 @@ int agent_open(Agent *a, Config *config, Reason *reason) {
         return 0;
 }
 
+void agent_forget_keys(Agent *a) {
+        a->keyring = minisign_keyring_free(a->keyring);
+        a->verified_manifest = mfree(a->verified_manifest);
+        a->verified_etag = mfree(a->verified_etag);
+        a->verified_len = 0;
+}
+
 void agent_close(Agent *a) {
         a->store = store_free(a->store);
-        a->keyring = minisign_keyring_free(a->keyring);
+        agent_forget_keys(a);
 }
 
 int agent_keyring(Agent *a, const MinisignKeyring **ret, Reason *reason) {

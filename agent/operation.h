@@ -15,6 +15,12 @@ typedef struct Agent {
         Config *config;
         Store *store;
         MinisignKeyring *keyring; /* loaded on first use */
+        /* The manifest this process last verified, with the ETag it came
+         * with: an unchanged manifest (304) is taken from here, not read
+         * back from the cache and checked again. Verified with keyring. */
+        char *verified_manifest;
+        size_t verified_len;
+        char *verified_etag;
         bool progress;            /* show progress lines on stdout */
         bool echo_hooks;          /* copy hook output to stderr */
         bool update_started;      /* worker_update_started already sent for this operation */
@@ -36,6 +42,8 @@ typedef struct SwitchFlags {
 /* Opens the store of a loaded config. Returns 0 or -errno (reason set). */
 int agent_open(Agent *a, Config *config, Reason *reason);
 void agent_close(Agent *a);
+/* Drops the keyring and what was verified with it (the keys may change). */
+void agent_forget_keys(Agent *a);
 
 /* Loads the trusted keys of [trust] keys. */
 int agent_keyring(Agent *a, const MinisignKeyring **ret, Reason *reason);

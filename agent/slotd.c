@@ -32,6 +32,7 @@
 #include "health.h"
 #include "log.h"
 #include "operation.h"
+#include "residency.h"
 #include "service.h"
 #include "status.h"
 #include "trigger.h"
@@ -55,6 +56,8 @@ typedef struct Daemon {
         sd_event *event;
         sd_event_source *poll_timer;
         sd_event_source *monitor_timer;
+        sd_event_source *trim_timer;
+        bool polled, monitored; /* since start, the last update or reload */
         sd_event_source *child_source;
         sd_event_source *child_pipe_source;
         pid_t child;
@@ -248,6 +251,39 @@ static void count_result(Daemon *d) {
         (void) pthread_mutex_unlock(&d->metrics_lock);
 }
 
+static int on_trim_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        ResidencyReport rep;
+        (void) s;
+        (void) usec;
+        (void) userdata;
+        residency_trim(&rep);
+        log_debug("released %zu read-only library segments (%zu kept): RSS %ld -> %ld KiB",
+                  rep.segments, rep.kept, rep.rss_before, rep.rss_after);
+        return 0;
+}
+
+/* After a burst of work (start-up with its first poll and check, an
+ * update, a reload) the memory it mapped is given back once, a second
+ * later so the burst's tail (event delivery, a listener's answer) is done.
+ * Regular polls are not followed by a trim: what they touch is mapped
+ * again by the next one, and releasing it each time would cost CPU. */
+static void daemon_trim_later(Daemon *d) {
+        uint64_t when = now_usec(CLOCK_MONOTONIC) + USEC_PER_SEC;
+        if (d->trim_timer) {
+                if (sd_event_source_set_time(d->trim_timer, when) >= 0)
+                        (void) sd_event_source_set_enabled(d->trim_timer, SD_EVENT_ONESHOT);
+                return;
+        }
+        (void) sd_event_add_time(d->event, &d->trim_timer, CLOCK_MONOTONIC, when, 100000,
+                                 on_trim_timer, d);
+}
+
+/* A new working set follows: the first poll and check after this settle. */
+static void daemon_unsettle(Daemon *d) {
+        d->polled = d->monitored = false;
+        daemon_trim_later(d);
+}
+
 static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
         Daemon *d = userdata;
         (void) s;
@@ -264,6 +300,7 @@ static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata
         if (si->si_code == CLD_EXITED && si->si_status == 75)
                 (void) schedule_poll(d, 5 * UINT64_C(1000000)); /* busy: try again soon */
         daemon_status(d);
+        daemon_unsettle(d);
         return 0;
 }
 
@@ -424,6 +461,10 @@ static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         (void) usec;
         daemon_poll(d, false);
         daemon_status(d);
+        if (!d->polled) {
+                d->polled = true;
+                daemon_trim_later(d);
+        }
         return schedule_poll(d, d->config->check_interval + random_below(d->config->check_splay));
 }
 
@@ -501,6 +542,10 @@ static void daemon_monitor(Daemon *d) {
 static int on_monitor_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Daemon *d = userdata;
         daemon_monitor(d);
+        if (!d->monitored) {
+                d->monitored = true;
+                daemon_trim_later(d);
+        }
         (void) sd_event_source_set_time(s, usec + d->config->monitor_interval);
         return 0;
 }
@@ -729,7 +774,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 config_free(d->config);
                 d->config = d->agent.config = fresh;
                 (void) pthread_rwlock_unlock(&d->config_lock);
-                d->agent.keyring = minisign_keyring_free(d->agent.keyring);
+                agent_forget_keys(&d->agent);
                 delivery_reload(d->delivery);
                 /* New periods take effect now, not after the old ones end. */
                 (void) schedule_poll(d, fresh->check_interval + random_below(fresh->check_splay));
@@ -737,6 +782,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                         (void) sd_event_source_set_time_relative(d->monitor_timer,
                                                                  fresh->monitor_interval);
                 log_info("configuration reloaded from %s", fresh->path);
+                daemon_unsettle(d);
         }
         (void) sd_notify(0, "READY=1");
         daemon_status(d);
@@ -877,6 +923,7 @@ int main(int argc, char **argv) {
 
         (void) sd_notify(0, "READY=1");
         daemon_status(&d);
+        daemon_trim_later(&d);
         log_info("slotd %s started for %s (worker %s)", SLOTD_VERSION, d.config->root,
                  d.config->worker_id);
         r = sd_event_loop(d.event);
@@ -887,6 +934,7 @@ int main(int argc, char **argv) {
         d.delivery = delivery_stop(d.delivery);
         d.outbox_watch = sd_event_source_unref(d.outbox_watch);
         d.monitor_timer = sd_event_source_unref(d.monitor_timer);
+        d.trim_timer = sd_event_source_unref(d.trim_timer);
         d.event = sd_event_unref(d.event);
         agent_close(&d.agent);
         config_free(d.config);

@@ -330,7 +330,6 @@ int trigger_start(const Config *c, const TriggerCallbacks *cb, Trigger **ret, Re
         opts[o++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, 256, NULL};
         opts[o++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 10, NULL};
         opts[o++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL};
-        opts[o++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, 4, NULL};
         opts[o++] =
                 (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t) request_done, NULL};
         opts[o++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t) mhd_log, NULL};

@@ -69,6 +69,33 @@ static void write_cache(Agent *a, const char *body, size_t len, const char *sig,
                 (void) write_file_atomic_at(s->state_fd, CACHE_ETAG, etag, strlen(etag), 0600);
 }
 
+static char *copy_bytes(const char *p, size_t len) {
+        char *copy = malloc(len + 1);
+        if (copy) {
+                memcpy(copy, p, len);
+                copy[len] = '\0';
+        }
+        return copy;
+}
+
+/* Keeps a verified manifest with the ETag that names it, for the next
+ * 304. Without an ETag there is nothing to match it against. */
+static void remember_verified(Agent *a, const char *body, size_t len, const char *etag) {
+        a->verified_manifest = mfree(a->verified_manifest);
+        a->verified_etag = mfree(a->verified_etag);
+        a->verified_len = 0;
+        if (!etag)
+                return;
+        a->verified_manifest = copy_bytes(body, len);
+        a->verified_etag = strdup(etag);
+        if (!a->verified_manifest || !a->verified_etag) {
+                a->verified_manifest = mfree(a->verified_manifest);
+                a->verified_etag = mfree(a->verified_etag);
+                return;
+        }
+        a->verified_len = len;
+}
+
 int update_check(Agent *a, bool use_cache, CheckResult *ret, Reason *reason) {
         const Config *c = a->config;
         _cleanup_free_ char *sig_url = NULL, *etag = NULL, *body = NULL, *sig = NULL,
@@ -94,6 +121,15 @@ int update_check(Agent *a, bool use_cache, CheckResult *ret, Reason *reason) {
                                    &body, &len, &new_etag, &not_modified, reason);
                 if (r < 0)
                         return r;
+                if (not_modified && a->verified_etag && strcmp(etag, a->verified_etag) == 0) {
+                        /* Verified by this process already: memory is
+                         * trusted, the cache on disk need not be. */
+                        body = copy_bytes(a->verified_manifest, a->verified_len);
+                        if (!body)
+                                return -ENOMEM;
+                        len = a->verified_len;
+                        break;
+                }
                 if (not_modified) {
                         if (read_cache(a, CACHE_BODY, MANIFEST_MAX, &body, &len) < 0 ||
                             read_cache(a, CACHE_SIG, SIG_MAX, &sig, &sig_len) < 0) {
@@ -119,6 +155,7 @@ int update_check(Agent *a, bool use_cache, CheckResult *ret, Reason *reason) {
                 }
                 if (r < 0)
                         return r;
+                remember_verified(a, body, len, not_modified ? etag : new_etag);
                 break;
         }
 

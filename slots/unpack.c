@@ -22,8 +22,6 @@
  * a path that would turn it into a folder is refused. */
 #include "unpack.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +35,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "archivedl.h"
 #include "cleanup.h"
 #include "fileio.h"
 
@@ -256,7 +255,7 @@ typedef enum ReaderKind {
 } ReaderKind;
 
 static int reader_new(int fd, ReaderKind kind, struct archive **ret, Reason *reason) {
-        static const struct {
+        const struct {
                 const char *name;
                 int (*enable)(struct archive *);
         } filters[] = {
@@ -863,6 +862,9 @@ int unpack_archive_fd(int fd, const char *dest_dir, const UnpackLimits *limits,
 
         if (fd < 0 || !dest_dir || !limits)
                 return reason_fail(reason, -EINVAL, "failed to unpack package: invalid arguments");
+        r = archive_load(reason);
+        if (r < 0)
+                return r;
 
         dest_fd = open(dest_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dest_fd < 0) {
@@ -923,6 +925,9 @@ int unpack_read_slot_ini(int fd, char **ret_ini, size_t *ret_len, Reason *reason
         if (fd < 0 || !ret_ini || !ret_len)
                 return reason_fail(reason, -EINVAL,
                                    "failed to read " SLOT_INI ": invalid arguments");
+        r = archive_load(reason);
+        if (r < 0)
+                return r;
 
         r = reader_new(fd, READER_PACKAGE, &a, reason);
         if (r < 0)

@@ -1,0 +1,130 @@
+/* residency.c: releasing clean library pages and free heap (residency.h).
+ *
+ * Only segments that can never hold this process's own data are released:
+ * PT_LOAD segments mapped without write permission, outside PT_GNU_RELRO
+ * (whose pages the loader wrote relocations into). A debugger breakpoint
+ * or a uprobe turns a code page into a private copy; /proc/self/pagemap
+ * shows such a page as present and not file-backed, and a segment holding
+ * one is left alone, so no breakpoint is lost. Without pagemap nothing is
+ * released. MADV_DONTNEED on a private file mapping without private pages
+ * only removes page-table entries: the code stays in the page cache. */
+#include "residency.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <malloc.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define PAGEMAP_PRESENT (UINT64_C(1) << 63)
+#define PAGEMAP_SWAPPED (UINT64_C(1) << 62)
+#define PAGEMAP_FILE (UINT64_C(1) << 61)
+
+typedef struct Trim {
+        int pagemap;
+        uintptr_t page;
+        ResidencyReport report;
+} Trim;
+
+/* Whether every page of [start, end) is either absent or a page-cache
+ * page; false also when pagemap cannot tell. */
+static bool only_file_pages(const Trim *t, uintptr_t start, uintptr_t end) {
+        uint64_t entries[512];
+
+        for (uintptr_t at = start; at < end;) {
+                size_t n = (end - at) / t->page;
+                if (n > sizeof(entries) / sizeof(entries[0]))
+                        n = sizeof(entries) / sizeof(entries[0]);
+                ssize_t got = pread(t->pagemap, entries, n * sizeof(uint64_t),
+                                    (off_t) (at / t->page * sizeof(uint64_t)));
+                if (got < (ssize_t) sizeof(uint64_t))
+                        return false;
+                size_t have = (size_t) got / sizeof(uint64_t);
+                for (size_t i = 0; i < have; i++) {
+                        if (entries[i] & PAGEMAP_SWAPPED)
+                                return false;
+                        if ((entries[i] & PAGEMAP_PRESENT) && !(entries[i] & PAGEMAP_FILE))
+                                return false;
+                }
+                at += have * t->page;
+        }
+        return true;
+}
+
+static int trim_object(struct dl_phdr_info *info, size_t size, void *userdata) {
+        Trim *t = userdata;
+        uintptr_t relro_start = 0, relro_end = 0;
+        (void) size;
+
+        /* The vDSO is the kernel's, not a file. */
+        if (strncmp(info->dlpi_name, "linux-vdso", 10) == 0)
+                return 0;
+        for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+                const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+                if (ph->p_type == PT_GNU_RELRO) {
+                        relro_start = info->dlpi_addr + ph->p_vaddr;
+                        relro_end = relro_start + ph->p_memsz;
+                }
+        }
+        for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+                const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+                if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W) || ph->p_filesz == 0)
+                        continue;
+                /* Whole pages inside the segment's file-backed part only. */
+                uintptr_t seg = info->dlpi_addr + ph->p_vaddr;
+                uintptr_t start = (seg + t->page - 1) & ~(t->page - 1);
+                uintptr_t end = (seg + ph->p_filesz) & ~(t->page - 1);
+                if (end <= start)
+                        continue;
+                if (relro_end > relro_start && start < relro_end && relro_start < end)
+                        continue;
+                if (!only_file_pages(t, start, end)) {
+                        t->report.kept++;
+                        continue;
+                }
+                if (madvise((void *) start, end - start, MADV_DONTNEED) == 0)
+                        t->report.segments++;
+        }
+        return 0;
+}
+
+long residency_rss_kib(void) {
+        char buf[128];
+        unsigned long total, resident;
+
+        int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        (void) close(fd);
+        if (n <= 0)
+                return -EIO;
+        buf[n] = '\0';
+        if (sscanf(buf, "%lu %lu", &total, &resident) != 2)
+                return -EIO;
+        return (long) (resident * (unsigned long) sysconf(_SC_PAGESIZE) / 1024);
+}
+
+void residency_trim(ResidencyReport *ret_report) {
+        Trim t = {
+                .pagemap = -1,
+                .page = (uintptr_t) sysconf(_SC_PAGESIZE),
+                .report = {.rss_before = residency_rss_kib()},
+        };
+
+        (void) malloc_trim(0);
+        t.pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+        if (t.pagemap >= 0) {
+                (void) dl_iterate_phdr(trim_object, &t);
+                (void) close(t.pagemap);
+        }
+        t.report.rss_after = residency_rss_kib();
+        if (ret_report)
+                *ret_report = t.report;
+}

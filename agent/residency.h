@@ -1,0 +1,29 @@
+/* residency.h: giving back the memory slotd touched but no longer uses.
+ *
+ * Starting up maps pages of every shared library that are not needed
+ * again: the dynamic loader reads symbol tables and runs constructors,
+ * libcrypto initialises every provider, and the kernel maps whole
+ * page-cache folios around each page fault. On this kind of kernel that
+ * leaves some 10 MB of library code resident in an idle process whose
+ * polls touch about 2 MB of it. residency_trim() drops this process's
+ * mappings of clean library code (the page cache keeps the pages, and the
+ * next use maps them back with a minor fault) and returns free heap to the
+ * kernel. slotd calls it when it goes idle after a burst of work: start-up,
+ * an update, a reload. */
+#pragma once
+
+#include <stddef.h>
+
+typedef struct ResidencyReport {
+        size_t segments;   /* read-only library segments released */
+        size_t kept;       /* segments left alone: they hold private copies */
+        long rss_before;   /* VmRSS in KiB before and after, -1 if unknown */
+        long rss_after;
+} ResidencyReport;
+
+/* Releases what it can; never fails (whatever cannot be checked is kept).
+ * ret_report may be NULL. Safe to call while other threads run. */
+void residency_trim(ResidencyReport *ret_report);
+
+/* This process's VmRSS in KiB, or -errno. */
+long residency_rss_kib(void);
