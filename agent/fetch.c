@@ -146,6 +146,12 @@ static size_t on_header(char *data, size_t size, size_t n, void *userdata) {
         return len;
 }
 
+static uint64_t document_connections;
+
+uint64_t fetch_document_connections(void) {
+        return document_connections;
+}
+
 int fetch_document(const Config *c, const char *url, size_t max, const char *etag, char **ret_body,
                    size_t *ret_len, char **ret_etag, bool *ret_not_modified, Reason *reason) {
         /* One handle for all documents: a poll reuses the kept-alive
@@ -186,6 +192,9 @@ int fetch_document(const Config *c, const char *url, size_t max, const char *eta
         }
 
         CURLcode cc = curl_easy_perform(h);
+        long opened = 0;
+        if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &opened) == CURLE_OK && opened > 0)
+                document_connections += (uint64_t) opened;
         /* The handle outlives this call: drop what points at our stack. */
         (void) curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
         (void) curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);

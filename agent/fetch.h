@@ -19,6 +19,11 @@
  * default). */
 void fetch_setup(CURL *h, const Config *c, const char *url);
 
+/* How many connections fetch_document() has opened in this process: a
+ * poll that opened one (over HTTPS) also ran a TLS handshake. Main thread
+ * only. */
+uint64_t fetch_document_connections(void);
+
 /* GETs url into memory (at most max bytes). With etag, sends
  * If-None-Match; a 304 returns 0 with *ret_not_modified set and no body.
  * Returns 0; -ENOENT on 404; -EFBIG past max; -EIO otherwise (reason

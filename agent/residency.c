@@ -32,10 +32,12 @@ typedef struct Trim {
         ResidencyReport report;
 } Trim;
 
-/* Whether every page of [start, end) is either absent or a page-cache
- * page; false also when pagemap cannot tell. */
-static bool only_file_pages(const Trim *t, uintptr_t start, uintptr_t end) {
+/* The number of pages of [start, end) mapped in, all page-cache pages; or
+ * -1 when one of them is a private copy or swapped out (a private copy),
+ * or when pagemap cannot tell. */
+static ssize_t present_file_pages(const Trim *t, uintptr_t start, uintptr_t end) {
         uint64_t entries[512];
+        ssize_t present = 0;
 
         for (uintptr_t at = start; at < end;) {
                 size_t n = (end - at) / t->page;
@@ -44,22 +46,37 @@ static bool only_file_pages(const Trim *t, uintptr_t start, uintptr_t end) {
                 ssize_t got = pread(t->pagemap, entries, n * sizeof(uint64_t),
                                     (off_t) (at / t->page * sizeof(uint64_t)));
                 if (got < (ssize_t) sizeof(uint64_t))
-                        return false;
+                        return -1;
                 size_t have = (size_t) got / sizeof(uint64_t);
                 for (size_t i = 0; i < have; i++) {
                         if (entries[i] & PAGEMAP_SWAPPED)
-                                return false;
-                        if ((entries[i] & PAGEMAP_PRESENT) && !(entries[i] & PAGEMAP_FILE))
-                                return false;
+                                return -1;
+                        if (!(entries[i] & PAGEMAP_PRESENT))
+                                continue;
+                        if (!(entries[i] & PAGEMAP_FILE))
+                                return -1;
+                        present++;
                 }
                 at += have * t->page;
         }
-        return true;
+        return present;
 }
 
+static void release(Trim *t, uintptr_t start, uintptr_t end) {
+        if (end <= start)
+                return;
+        ssize_t present = present_file_pages(t, start, end);
+        if (present < 0)
+                t->report.kept++;
+        else if (present > 0 && madvise((void *) start, end - start, MADV_DONTNEED) == 0)
+                t->report.ranges++;
+}
+
+/* Adjacent read-only segments (headers, code, constants) are released as
+ * one range: two system calls per library, not six. */
 static int trim_object(struct dl_phdr_info *info, size_t size, void *userdata) {
         Trim *t = userdata;
-        uintptr_t relro_start = 0, relro_end = 0;
+        uintptr_t relro_start = 0, relro_end = 0, run_start = 0, run_end = 0;
         (void) size;
 
         /* The vDSO is the kernel's, not a file. */
@@ -74,23 +91,27 @@ static int trim_object(struct dl_phdr_info *info, size_t size, void *userdata) {
         }
         for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
                 const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-                if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W) || ph->p_filesz == 0)
+                if (ph->p_type != PT_LOAD)
                         continue;
                 /* Whole pages inside the segment's file-backed part only. */
                 uintptr_t seg = info->dlpi_addr + ph->p_vaddr;
                 uintptr_t start = (seg + t->page - 1) & ~(t->page - 1);
                 uintptr_t end = (seg + ph->p_filesz) & ~(t->page - 1);
-                if (end <= start)
-                        continue;
-                if (relro_end > relro_start && start < relro_end && relro_start < end)
-                        continue;
-                if (!only_file_pages(t, start, end)) {
-                        t->report.kept++;
+                bool releasable = !(ph->p_flags & PF_W) && end > start &&
+                                  !(relro_end > relro_start && start < relro_end &&
+                                    relro_start < end);
+                if (releasable && start == run_end) {
+                        run_end = end;
                         continue;
                 }
-                if (madvise((void *) start, end - start, MADV_DONTNEED) == 0)
-                        t->report.segments++;
+                release(t, run_start, run_end);
+                run_start = run_end = 0;
+                if (releasable) {
+                        run_start = start;
+                        run_end = end;
+                }
         }
+        release(t, run_start, run_end);
         return 0;
 }
 

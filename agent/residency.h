@@ -15,8 +15,8 @@
 #include <stddef.h>
 
 typedef struct ResidencyReport {
-        size_t segments;   /* read-only library segments released */
-        size_t kept;       /* segments left alone: they hold private copies */
+        size_t ranges;     /* read-only library ranges released */
+        size_t kept;       /* ranges left alone: they hold private copies */
         long rss_before;   /* VmRSS in KiB before and after, -1 if unknown */
         long rss_after;
 } ResidencyReport;

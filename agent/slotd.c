@@ -29,6 +29,7 @@
 #include "clock.h"
 #include "config.h"
 #include "delivery.h"
+#include "fetch.h"
 #include "health.h"
 #include "log.h"
 #include "operation.h"
@@ -257,16 +258,14 @@ static int on_trim_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         (void) usec;
         (void) userdata;
         residency_trim(&rep);
-        log_debug("released %zu read-only library segments (%zu kept): RSS %ld -> %ld KiB",
-                  rep.segments, rep.kept, rep.rss_before, rep.rss_after);
+        log_debug("released %zu read-only library ranges (%zu kept): RSS %ld -> %ld KiB",
+                  rep.ranges, rep.kept, rep.rss_before, rep.rss_after);
         return 0;
 }
 
 /* After a burst of work (start-up with its first poll and check, an
  * update, a reload) the memory it mapped is given back once, a second
- * later so the burst's tail (event delivery, a listener's answer) is done.
- * Regular polls are not followed by a trim: what they touch is mapped
- * again by the next one, and releasing it each time would cost CPU. */
+ * later so the burst's tail (event delivery, a listener's answer) is done. */
 static void daemon_trim_later(Daemon *d) {
         uint64_t when = now_usec(CLOCK_MONOTONIC) + USEC_PER_SEC;
         if (d->trim_timer) {
@@ -276,6 +275,18 @@ static void daemon_trim_later(Daemon *d) {
         }
         (void) sd_event_add_time(d->event, &d->trim_timer, CLOCK_MONOTONIC, when, 100000,
                                  on_trim_timer, d);
+}
+
+/* After the first poll and check since a burst, and after any poll that
+ * had to open a new connection: its TLS handshake mapped some 2 MB of code
+ * (certificates, key exchange) that a poll over the kept-alive connection
+ * never runs. Other polls keep what they mapped: it is their working set,
+ * and releasing it each time would double the CPU of a poll. */
+static void daemon_periodic_done(Daemon *d, bool *settled, bool handshake) {
+        if (*settled && !handshake)
+                return;
+        *settled = true;
+        daemon_trim_later(d);
 }
 
 /* A new working set follows: the first poll and check after this settle. */
@@ -459,12 +470,10 @@ static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Daemon *d = userdata;
         (void) s;
         (void) usec;
+        uint64_t opened = fetch_document_connections();
         daemon_poll(d, false);
         daemon_status(d);
-        if (!d->polled) {
-                d->polled = true;
-                daemon_trim_later(d);
-        }
+        daemon_periodic_done(d, &d->polled, fetch_document_connections() != opened);
         return schedule_poll(d, d->config->check_interval + random_below(d->config->check_splay));
 }
 
@@ -542,10 +551,7 @@ static void daemon_monitor(Daemon *d) {
 static int on_monitor_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Daemon *d = userdata;
         daemon_monitor(d);
-        if (!d->monitored) {
-                d->monitored = true;
-                daemon_trim_later(d);
-        }
+        daemon_periodic_done(d, &d->monitored, false);
         (void) sd_event_source_set_time(s, usec + d->config->monitor_interval);
         return 0;
 }

@@ -668,6 +668,7 @@ class Ctx:
     ca: Path = Path()
     big_port: int = 0
     small_port: int = 0
+    closing_port: int = 0  # www-small again, closing each connection after one request
     collector: Collector | None = None
     # Figures one section hands to another.
     restart_s: float = 0.0
@@ -1076,15 +1077,18 @@ def start_nginx(ctx: Ctx) -> None:
     (d / "tmp").mkdir(parents=True)
     for serve in ("www-big", "www-small"):
         (ctx.work / serve).mkdir()
-    ctx.big_port, ctx.small_port = free_port(), free_port()
+    ctx.big_port, ctx.small_port, ctx.closing_port = free_port(), free_port(), free_port()
     tls = ctx.work / "tls"
     servers = ""
-    for port, serve in ((ctx.big_port, "www-big"), (ctx.small_port, "www-small")):
+    for port, serve, keepalive in ((ctx.big_port, "www-big", "75s"),
+                                   (ctx.small_port, "www-small", "75s"),
+                                   (ctx.closing_port, "www-small", "0")):
         servers += f"""
     server {{
         listen 127.0.0.1:{port} ssl;
         ssl_certificate {tls}/server.pem;
         ssl_certificate_key {tls}/server.key;
+        keepalive_timeout {keepalive};
         root {ctx.work}/{serve}/current;
         location = /manifest {{ default_type application/json; }}
     }}"""
@@ -1105,7 +1109,6 @@ http {{
     types {{ application/json json; }}
     default_type application/octet-stream;
     sendfile on;
-    keepalive_timeout 75s;
     keepalive_requests 100000;
 {servers}
 }}
@@ -1114,7 +1117,7 @@ http {{
                                  d / "error.log", "-g", "daemon off;"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for("nginx", lambda: ctx.nginx.poll() is not None or
-             (listening(ctx.big_port) and listening(ctx.small_port)), 5)
+             all(listening(p) for p in (ctx.big_port, ctx.small_port, ctx.closing_port)), 5)
     if ctx.nginx.poll() is not None:
         die(f"nginx did not start: {(d / 'error.log').read_text()[-500:]}")
 
@@ -1341,6 +1344,7 @@ class Daemon:
     trigger_port: int
     template: dict
     conf_1s: Path = Path()
+    conf_closing: Path = Path()
     conf_60s: Path = Path()
     proc: subprocess.Popen | None = None
 
@@ -1382,6 +1386,8 @@ token_file = {store}/token
 spool_max = {2 * BACKLOG}
 """).replace("[agent]\n", f"[agent]\ncheck_interval = {interval}\ncheck_splay = 0\n", 1))
     d.conf_1s, d.conf_60s = conf("poll-1s.conf", "1s"), conf("poll-60s.conf", "60s")
+    d.conf_closing = write(store / "poll-closing.conf", d.conf_60s.read_text().replace(
+        f"127.0.0.1:{ctx.small_port}/manifest", f"127.0.0.1:{ctx.closing_port}/manifest"))
     return d
 
 
@@ -1510,6 +1516,38 @@ def bench_idle(ctx: Ctx, d: Daemon) -> None:
         + (f" ({', '.join(syscalls)})" if syscalls else ""))
     ctx.row("4 idle", f"system calls in {STRACE_WINDOW:g} s idle (strace -c -f)", str(calls),
             "-", "-", "(information)")
+
+    stop_slotd(ctx, d)
+
+    # A coordinator that closes the connection after each request (or a
+    # poll period past its keep-alive timeout): every poll is a new TLS
+    # handshake, and slotd gives back the handshake's code after each.
+    p = start_slotd(ctx, d, d.conf_closing)
+    time.sleep(2.5)  # the first poll, then the release a second later
+    n0 = len(access_log_lines(ctx))
+    per_poll, rss_between = [], []
+    for _ in range(5):
+        thr0 = proc_threads(p.pid)
+        os.kill(p.pid, signal.SIGUSR1)
+        time.sleep(2.0)
+        per_poll.append(sum(t["ns"] for t in threads_delta(thr0, proc_threads(p.pid)).values()))
+        rss_between.append(proc_mem_kib(p.pid)["VmRSS"] * 1024 / 1e6)
+    lines = [ln for ln in access_log_lines(ctx)[n0:] if ln.startswith('"GET /manifest ')]
+    conns = {re.search(r"conn=(\d+)", ln).group(1) for ln in lines}
+    if len(lines) != 5 or len(conns) != 5 or any(ln.split()[3] != "304" for ln in lines):
+        die(f"SIGUSR1 polls: {len(lines)} requests over {len(conns)} connections, "
+            "not five 304s over five")
+    cpu_ms = med(per_poll) / 1e6
+    say(f"  new TLS connection per poll (nginx keepalive_timeout 0), 5 polls on SIGUSR1: CPU "
+        f"{spread([x / 1e9 for x in per_poll], ms)} per poll including the release; VmRSS "
+        "between polls " + ", ".join(f"{x:.1f}" for x in rss_between) + " MB")
+    ctx.row("4 idle", "CPU per 304 poll, new TLS connection each time (incl. release)",
+            f"{cpu_ms:.2f} ms", f"{curl_ms:.2f} ms curl process", f"{cpu_ms / curl_ms:.2f}",
+            "(information)")
+    ctx.row("4 idle", "VmRSS between polls, new TLS connection each time",
+            f"{max(rss_between):.1f} MB", "-", "-", f"< {RSS_TARGET_MB:g} MB",
+            max(rss_between) < RSS_TARGET_MB)
+    stop_slotd(ctx, d)
 
 
 def trigger(d: Daemon) -> int:
