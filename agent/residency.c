@@ -4,7 +4,7 @@
  * PT_LOAD segments mapped without write permission, outside PT_GNU_RELRO
  * (whose pages the loader wrote relocations into). A debugger breakpoint
  * or a uprobe turns a code page into a private copy; /proc/self/pagemap
- * shows such a page as present and not file-backed, and a segment holding
+ * shows such a page as present and not file-backed, and a range holding
  * one is left alone, so no breakpoint is lost. Without pagemap nothing is
  * released. MADV_DONTNEED on a private file mapping without private pages
  * only removes page-table entries: the code stays in the page cache. */

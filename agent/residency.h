@@ -9,7 +9,7 @@
  * mappings of clean library code (the page cache keeps the pages, and the
  * next use maps them back with a minor fault) and returns free heap to the
  * kernel. slotd calls it when it goes idle after a burst of work: start-up,
- * an update, a reload. */
+ * an update, a reload, a poll that opened a new TLS connection. */
 #pragma once
 
 #include <stddef.h>

@@ -1,6 +1,7 @@
 /* update.c: the pull protocol (update.h). The manifest's signature is
- * checked before jansson sees it; the cached copy is kept with its
- * signature and checked again before each reuse. */
+ * checked before jansson sees it; the copy cached on disk is kept with its
+ * signature and checked again whenever it is read back. What this process
+ * verified itself stays in memory for the next 304. */
 #include "update.h"
 
 #include <errno.h>
@@ -148,6 +149,15 @@ int update_check(Agent *a, bool use_cache, CheckResult *ret, Reason *reason) {
                                 return r;
                 }
                 r = verify_manifest(a, body, len, sig, sig_len, sig_url, reason);
+                if (r == -EBADMSG && not_modified) {
+                        /* The cached copy no longer matches its signature
+                         * (changed or damaged on disk): not an answer of
+                         * the coordinator, so fetch the manifest whole. */
+                        etag = mfree(etag);
+                        if (reason)
+                                *reason = (Reason) REASON_NULL;
+                        continue;
+                }
                 if (r == -EBADMSG && !not_modified && attempt < PUBLISH_RACE_RETRIES) {
                         /* Perhaps a release was published between the two GETs. */
                         (void) usleep(200 * 1000);

@@ -1004,6 +1004,9 @@ def bench_idle_service(ctx: Ctx, s: SvcSetup) -> None:
                         env=s.env).stdout)
     active = st["slots"][st["active_slot"]]["version"]
     publish(ctx, "www-big", s.pkgs[active])  # up to date: nothing to install
+    # The refused-connections section leaves demo.service stopped.
+    box_exec(ctx, "systemctl", "start", "demo.socket", "demo.service")
+    wait_for("demo.service to answer", lambda: served_version(s.port) == active, 10)
     conf = write(s.store / "idle-service.conf", s.conf["sock"].read_text() + f"""
 [coordinator]
 manifest_url = https://127.0.0.1:{ctx.big_port}/manifest

@@ -444,6 +444,40 @@ check "the 304 polls sent If-None-Match with nginx's ETag" \
 check_eq "the signature was fetched only with the first full manifest" 1 \
 	"$(count_log '"GET /manifest\.minisig HTTP' "$mark")"
 check_eq "no package GET while up to date" 0 "$(count_log '/packages/' "$mark")"
+
+# The manifest cached on disk is checked whenever it is read, never
+# trusted: changed while slotd runs, it is not used (slotd answers a 304
+# with the manifest it verified itself); changed before a start, it fails
+# its signature and is fetched again whole, with no rejection.
+cache=$T/state/manifest.json
+no_rejection() { ! grep -q "rejected" "$T/slotd.log"; }
+cp "$cache" "$T/manifest.json.good"
+sed -i 's/"version": *"[^"]*"/"version": "9.9.9"/' "$cache"
+check "the cached manifest now names 9.9.9" grep -q '"9\.9\.9"' "$cache"
+mark=$(coord_log_mark)
+two_304() { [ "$(count_log '"GET /manifest HTTP/1\.1" 304 ' "$mark")" -ge 2 ]; }
+wait_for 10 two_304
+check "slotd kept polling (304) with the changed cache" two_304
+check_eq "no package GET: the changed cache was not used" 0 "$(count_log '/packages/' "$mark")"
+check "no rejection while the cache is changed" no_rejection
+check_eq "no full fetch either: the 304s were answered from what slotd verified itself" 0 \
+	"$(count_log '"GET /manifest HTTP/1\.1" 200 ' "$mark")"
+kill -TERM "$slotd_pid"
+reap_pid "$slotd_pid"
+check_eq "slotd stops on SIGTERM with exit 0" 0 "$?"
+mark=$(coord_log_mark)
+"$SLOTD" -c "$CONF" >>"$T/slotd.log" 2>&1 &
+slotd_pid=$!
+track_pid "$slotd_pid"
+refetched() { [ "$(count_log '"GET /manifest HTTP/1\.1" 200 ' "$mark")" -ge 1 ]; }
+wait_for 10 refetched
+check "after a restart the changed cache fails its signature: the manifest is fetched whole (200)" \
+	refetched
+wait_for 10 two_304
+check "then the polls are 304s again" two_304
+check "the cache holds the coordinator's manifest again" cmp -s "$cache" "$T/manifest.json.good"
+check "no rejection for a changed cache" no_rejection
+check_eq "still no package GET" 0 "$(count_log '/packages/' "$mark")"
 kill -TERM "$slotd_pid"
 reap_pid "$slotd_pid"
 check_eq "slotd stops on SIGTERM with exit 0" 0 "$?"
