@@ -182,7 +182,7 @@ static int download_for_install(Agent *a, const char *url, char **ret_path, char
                         reason->rejected = r == -ENOENT; /* no signature: refused */
                 return r;
         }
-        r = write_file_atomic_at(AT_FDCWD, sig_path, sig, sig_len, 0600);
+        r = write_file_atomic(sig_path, sig, sig_len, 0600);
         if (r < 0)
                 return reason_fail(reason, r, "cannot write %s: %s", sig_path, strerror(-r));
         *ret_path = TAKE_PTR(path);

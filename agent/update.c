@@ -239,15 +239,18 @@ int update_apply(Agent *a, const Manifest *m, fetch_progress_fn progress, void *
                                    &ignored);
                 if (r >= 0) {
                         if (asprintf(&sig_path, "%s.minisig", path) < 0)
-                                return -ENOMEM;
-                        _cleanup_close_ int fd =
-                                open(sig_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-                        if (fd < 0 || write(fd, sig, sig_len) != (ssize_t) sig_len)
-                                return reason_fail(reason, -EIO, "cannot write %s", sig_path);
-                } else if (r != -ENOENT) {
+                                r = reason_fail(reason, -ENOMEM, "out of memory");
+                        else if ((r = write_file_atomic(sig_path, sig, sig_len, 0600)) < 0)
+                                (void) reason_fail(reason, r, "cannot write %s: %s", sig_path,
+                                                   strerror(-r));
+                } else if (r != -ENOENT)
+                        (void) reason_fail(reason, r, "cannot fetch %s: %s", sig_url, ignored.text);
+                else
+                        r = 0;
+                if (r < 0) {
                         s->st.phase = PHASE_IDLE;
                         (void) store_save(s);
-                        return reason_fail(reason, r, "cannot fetch %s: %s", sig_url, ignored.text);
+                        return r;
                 }
         }
 

@@ -58,6 +58,18 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
         return 0;
 }
 
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+        const char *slash = strrchr(path, '/');
+        _cleanup_free_ char *dir = slash ? strndup(path, slash == path ? 1 : (size_t) (slash - path))
+                                         : strdup(".");
+        if (!dir)
+                return -ENOMEM;
+        _cleanup_close_ int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0)
+                return -errno;
+        return write_file_atomic_at(dirfd, slash ? slash + 1 : path, data, len, mode);
+}
+
 int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)

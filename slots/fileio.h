@@ -13,6 +13,8 @@ int write_all(int fd, const void *data, size_t len);
  * the folder, so a crash leaves the old or the new content. Returns 0 or
  * -errno. */
 int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+/* The same for a path: the file is written in the folder path names. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
 /* Reads at most max bytes of path into a NUL-terminated buffer. Returns 0,
  * -EFBIG when the file is larger than max, or -errno. */

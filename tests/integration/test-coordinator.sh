@@ -508,11 +508,29 @@ sc check
 check_rc "slotctl check after slotd's polls: exit 0" 0
 check_eq "slotctl check sends no If-None-Match and gets 200" 1 \
 	"$(count_log '"GET /manifest HTTP/1\.1" 200 range="-" inm="-"' "$mark")"
+# slotctl install URL: the package and, by default, URL.minisig from the
+# coordinator; --sig URL names the signature instead.
+pkg=$(make_pkg demo-app 1.8.0)
+other=$(make_pkg demo-app 1.8.1)
+publish "$pkg" >/dev/null
+url=$(coord_url https "/packages/$(basename "$pkg")")
+remember
+sc install "$url" --sig "$(coord_url https "/packages/$(basename "$pkg").missing")"
+check_rc "install URL with a --sig URL that answers 404: refused (exit 3)" 3
+check_eq "the refused install changed no slot" "$before" "$(summary)"
+cp "$other.minisig" "$SERVE/current/packages/other.minisig"
+sc install "$url" --sig "$(coord_url https /packages/other.minisig)"
+check_rc "install URL with another package's signature: refused (exit 3)" 3
+check_eq "the refused install changed no slot" "$before" "$(summary)"
+sc install "$url"
+check_rc "install URL over HTTPS, signature from URL.minisig: exit 0" 0
+switched "install URL installed 1.8.0" 1.8.0
+
 if [ "$_n_fail" -gt 0 ]; then
 	echo "# slotd's output:"
 	sed 's/^/#   /' "$T/slotd.log" | tail -n 40
 fi
 
 coord_stop
-check "nginx stopped (its PID is gone)" test -z "$COORD_PID"
+check_fails "nginx stopped: its HTTPS port is closed" _coord_listening "$COORD_HTTPS_PORT"
 finish
