@@ -55,8 +55,11 @@ $(BUILD)/libagent.a: $(AGENT_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
+# Symbols bound at start (full RELRO): no lazy binding later, whose lookups
+# would map the symbol tables of every library again after slotd gave its
+# start-up pages back (agent/residency.c).
 $(PROGRAMS): $(OUT)%: $(BUILD)/agent/%.o $(BUILD)/libagent.a $(BUILD)/libslots.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Wl,-z,relro,-z,now -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libagent.a $(BUILD)/libslots.a
 	@mkdir -p $(dir $@)

@@ -17,8 +17,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-
-#define USEC_PER_SEC UINT64_C(1000000)
+#include "clock.h"
 
 typedef int (*parse_fn)(const char *value, void *field);
 
@@ -135,26 +134,17 @@ static int parse_path_field(const char *value, void *field) {
         return parse_string_field(value, field);
 }
 
+/* A parsed value of 0 refused (the config is then thrown away whole). */
+static int refuse_zero(int r, const void *field) {
+        return r < 0 ? r : *(const uint64_t *) field == 0 ? -EINVAL : 0;
+}
+
 static int parse_positive_duration_field(const char *value, void *field) {
-        uint64_t v;
-        int r = parse_duration(value, &v);
-        if (r < 0)
-                return r;
-        if (v == 0)
-                return -EINVAL;
-        *(uint64_t *) field = v;
-        return 0;
+        return refuse_zero(parse_duration_field(value, field), field);
 }
 
 static int parse_positive_count_field(const char *value, void *field) {
-        uint64_t v;
-        int r = parse_with_units(value, NULL, 0, 1, &v);
-        if (r < 0)
-                return r;
-        if (v == 0)
-                return -EINVAL;
-        *(uint64_t *) field = v;
-        return 0;
+        return refuse_zero(parse_count_field(value, field), field);
 }
 
 static int parse_bus_field(const char *value, void *field) {

@@ -1,20 +1,16 @@
 /* curldl.c: loading libcurl on first use (curldl.h). */
 #include "curldl.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 
 #include "cleanup.h"
+#include "dlload.h"
 
 #define LIBCURL_SONAME "libcurl.so.4"
 
 /* What every entry does when libcurl is missing: fail, never crash. */
-static CURLcode no_global_init(long flags) {
-        (void) flags;
-        return CURLE_FAILED_INIT;
-}
 static CURL *no_easy_init(void) {
         return NULL;
 }
@@ -72,7 +68,6 @@ static void no_free(void *p) {
 }
 
 static CurlFunctions table = {
-        .global_init = no_global_init,
         .easy_init = no_easy_init,
         .easy_cleanup = no_easy_handle,
         .easy_reset = no_easy_handle,
@@ -90,10 +85,7 @@ static CurlFunctions table = {
 };
 
 static void load(void) {
-        static const struct {
-                const char *name;
-                size_t offset;
-        } symbols[] = {
+        static const DlSymbol symbols[] = {
                 {"curl_global_init", offsetof(CurlFunctions, global_init)},
                 {"curl_easy_init", offsetof(CurlFunctions, easy_init)},
                 {"curl_easy_cleanup", offsetof(CurlFunctions, easy_cleanup)},
@@ -110,24 +102,17 @@ static void load(void) {
                 {"curl_url_get", offsetof(CurlFunctions, url_get)},
                 {"curl_free", offsetof(CurlFunctions, free)},
         };
-        void *addr[ELEMENTSOF(symbols)];
+        CurlFunctions loaded;
+        char err[200];
 
-        /* Kept open for the life of the process. */
-        void *lib = dlopen(LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-        if (!lib)
-                return;
-        for (size_t i = 0; i < ELEMENTSOF(symbols); i++) {
-                addr[i] = dlsym(lib, symbols[i].name);
-                if (!addr[i])
-                        return; /* all or nothing: the failing table stays */
-        }
+        if (dl_load_table(LIBCURL_SONAME, symbols, ELEMENTSOF(symbols), &loaded, err,
+                          sizeof(err)) < 0)
+                return; /* the failing table stays */
         /* Initialised here, once, before any caller sees the table: every
          * user of libcurl in slotd goes through it. */
-        CURLcode (*global_init)(long) = (CURLcode(*)(long)) addr[0];
-        if (global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        if (loaded.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
                 return;
-        for (size_t i = 0; i < ELEMENTSOF(symbols); i++)
-                *(void **) ((char *) &table + symbols[i].offset) = addr[i];
+        table = loaded;
 }
 
 const CurlFunctions *curl_functions(void) {

@@ -10,7 +10,7 @@
 #include <curl/curl.h>
 
 typedef struct CurlFunctions {
-        CURLcode (*global_init)(long flags);
+        CURLcode (*global_init)(long flags); /* called once, by the loader */
         CURL *(*easy_init)(void);
         void (*easy_cleanup)(CURL *h);
         void (*easy_reset)(CURL *h);
@@ -34,7 +34,6 @@ const CurlFunctions *curl_functions(void);
 
 #undef curl_easy_setopt
 #undef curl_easy_getinfo
-#define curl_global_init(...) (curl_functions()->global_init(__VA_ARGS__))
 #define curl_easy_init(...) (curl_functions()->easy_init(__VA_ARGS__))
 #define curl_easy_cleanup(...) (curl_functions()->easy_cleanup(__VA_ARGS__))
 #define curl_easy_reset(...) (curl_functions()->easy_reset(__VA_ARGS__))

@@ -4,7 +4,6 @@
 #include "delivery.h"
 
 #include <errno.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -13,11 +12,11 @@
 
 #include "clock.h"
 #include "config.h"
+#include "fetch.h"
 #include "log.h"
 #include "outbox.h"
 
 #define BATCH 500
-#define BACKOFF_MAX_USEC (60 * USEC_PER_SEC)
 #define BUSY_RETRY_USEC (1 * USEC_PER_SEC)
 
 struct Delivery {
@@ -27,15 +26,6 @@ struct Delivery {
         bool kick, reload, stop, done;
         char *config_path;
 };
-
-static uint64_t backoff(unsigned failures) {
-        uint64_t step = USEC_PER_SEC << (failures < 7 ? failures - 1 : 6);
-        if (step > BACKOFF_MAX_USEC)
-                step = BACKOFF_MAX_USEC;
-        uint32_t rnd = 0;
-        (void) RAND_bytes((unsigned char *) &rnd, sizeof(rnd));
-        return step / 2 + (uint64_t) ((double) step * ((double) rnd / 4294967296.0));
-}
 
 static void timespec_at(uint64_t realtime_usec, struct timespec *ts) {
         ts->tv_sec = (time_t) (realtime_usec / USEC_PER_SEC);
@@ -90,7 +80,7 @@ static void *delivery_main(void *arg) {
                         if (failures == 0)
                                 log_warning("%s (will retry)", reason.text);
                         failures++;
-                        next_try = now + backoff(failures);
+                        next_try = now + fetch_backoff_usec(failures - 1);
                 } else {
                         if (failures > 0)
                                 log_info("events delivered again to %s", c->events_url);

@@ -106,13 +106,7 @@ static int curl_failure(CURL *h, CURLcode cc, const char *url, const char *errbu
                            errbuf[0] ? errbuf : curl_easy_strerror(cc));
 }
 
-typedef struct MemBody {
-        char *data;
-        size_t len, max;
-        bool overflow;
-} MemBody;
-
-static size_t on_mem_body(char *data, size_t size, size_t n, void *userdata) {
+size_t on_mem_body(char *data, size_t size, size_t n, void *userdata) {
         MemBody *b = userdata;
         size_t len = size * n;
         if (b->len + len > b->max) {
@@ -339,7 +333,7 @@ static int hash_existing(Download *d) {
         return 0;
 }
 
-static uint64_t backoff_usec(unsigned attempt) {
+uint64_t fetch_backoff_usec(unsigned attempt) {
         uint64_t base = UINT64_C(1000000) << (attempt < 6 ? attempt : 6);
         if (base > BACKOFF_MAX_USEC)
                 base = BACKOFF_MAX_USEC;
@@ -479,14 +473,11 @@ int fetch_package(const Config *c, const Manifest *m, fetch_progress_fn progress
                         return reason_fail(reason, status == 404 ? -ENOENT : -EIO,
                                            "download failed after %u attempt%s: %s", attempt + 1,
                                            attempt ? "s" : "", last.text);
-                uint64_t wait = backoff_usec(attempt) * c->retry_backoff / 1000000;
+                uint64_t wait = fetch_backoff_usec(attempt) * c->retry_backoff / USEC_PER_SEC;
                 now = now_mono();
                 if (now + wait > deadline)
                         wait = deadline > now ? deadline - now : 0;
-                struct timespec ts = {.tv_sec = (time_t) (wait / 1000000),
-                                      .tv_nsec = (long) (wait % 1000000) * 1000};
-                while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                        ;
+                sleep_usec(wait);
         }
 
         uint8_t digest[32];
@@ -591,17 +582,9 @@ int fetch_file(const Config *c, const char *url, uint64_t max, const char *dest,
                 if (cc == CURLE_OK)
                         return fsync(fd) < 0 ? reason_fail(reason, -errno, "cannot sync %s", dest)
                                              : 0;
-                if (!transient(cc, status) || attempt >= c->retries) {
-                        if (cc == CURLE_HTTP_RETURNED_ERROR)
-                                return reason_fail(reason, status == 404 ? -ENOENT : -EIO,
-                                                   "%s: HTTP %ld", url, status);
-                        return reason_fail(reason, -EIO, "%s: %s", url,
-                                           errbuf[0] ? errbuf : curl_easy_strerror(cc));
-                }
-                uint64_t wait = backoff_usec(attempt) * c->retry_backoff / USEC_PER_SEC;
-                struct timespec ts = {.tv_sec = (time_t) (wait / USEC_PER_SEC),
-                                      .tv_nsec = (long) (wait % USEC_PER_SEC) * 1000};
-                while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                        ;
+                if (!transient(cc, status) || attempt >= c->retries)
+                        return curl_failure(h, cc, url, errbuf, reason);
+                uint64_t wait = fetch_backoff_usec(attempt) * c->retry_backoff / USEC_PER_SEC;
+                sleep_usec(wait);
         }
 }

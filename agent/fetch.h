@@ -19,6 +19,19 @@
  * default). */
 void fetch_setup(CURL *h, const Config *c, const char *url);
 
+/* A libcurl write callback that collects a body in memory, refusing
+ * (and marking overflow) past max bytes. */
+typedef struct MemBody {
+        char *data;
+        size_t len, max;
+        bool overflow;
+} MemBody;
+size_t on_mem_body(char *data, size_t size, size_t n, void *userdata);
+
+/* The wait before retry number attempt + 1: 1 s doubling per attempt, at
+ * most 60 s, with jitter (50% to 150% of the step). */
+uint64_t fetch_backoff_usec(unsigned attempt);
+
 /* How many connections fetch_document() has opened in this process: a
  * poll that opened one (over HTTPS) also ran a TLS handshake. Main thread
  * only. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "fetch.h"
 
 #define BODY_MAX (64 * 1024)
 
@@ -16,21 +17,8 @@ struct HealthProbe {
         CURL *curl;
         const Config *config;
         char body[BODY_MAX + 1];
-        size_t body_len;
-        bool overflow;
+        MemBody got; /* collects into body */
 };
-
-static size_t on_body(char *data, size_t size, size_t n, void *userdata) {
-        HealthProbe *p = userdata;
-        size_t len = size * n;
-        if (p->body_len + len > BODY_MAX) {
-                p->overflow = true;
-                return 0; /* aborts the transfer */
-        }
-        memcpy(p->body + p->body_len, data, len);
-        p->body_len += len;
-        return len;
-}
 
 int health_probe_new(const Config *c, HealthProbe **ret) {
         HealthProbe *p = calloc(1, sizeof(HealthProbe));
@@ -60,16 +48,15 @@ static int probe_get(HealthProbe *p, const char *url, uint64_t timeout_usec, Rea
         long ms = (long) (timeout_usec / 1000);
         long status = 0;
 
-        p->body_len = 0;
-        p->overflow = false;
+        p->got = (MemBody){.data = p->body, .max = BODY_MAX};
         curl_easy_reset(c);
         (void) curl_easy_setopt(c, CURLOPT_URL, url);
         (void) curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
         (void) curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         (void) curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms > 0 ? ms : 1L);
         (void) curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ms > 0 ? ms : 1L);
-        (void) curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-        (void) curl_easy_setopt(c, CURLOPT_WRITEDATA, p);
+        (void) curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_mem_body);
+        (void) curl_easy_setopt(c, CURLOPT_WRITEDATA, &p->got);
         (void) curl_easy_setopt(c, CURLOPT_USERAGENT, "slotd/" SLOTD_VERSION);
         (void) curl_easy_setopt(c, CURLOPT_NOPROXY, "*"); /* the service is local */
         if (p->config->health_ca_file)
@@ -81,14 +68,14 @@ static int probe_get(HealthProbe *p, const char *url, uint64_t timeout_usec, Rea
 
         CURLcode cc = curl_easy_perform(c);
         if (cc != CURLE_OK) {
-                if (p->overflow)
+                if (p->got.overflow)
                         return reason_fail(reason, -EFBIG, "%s answered more than %d bytes", url,
                                            BODY_MAX);
                 return reason_fail(reason, cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO,
                                    "%s: %s", url, curl_easy_strerror(cc));
         }
         (void) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        p->body[p->body_len] = '\0';
+        p->body[p->got.len] = '\0';
         return (int) status;
 }
 
@@ -110,7 +97,7 @@ int health_version(HealthProbe *p, uint64_t timeout_usec, char *buf, size_t size
         if (status < 200 || status > 299)
                 return reason_fail(reason, -EIO, "%s answered HTTP %d", url, status);
 
-        _cleanup_(json_decrefp) json_t *doc = json_loadb(p->body, p->body_len, 0, NULL);
+        _cleanup_(json_decrefp) json_t *doc = json_loadb(p->body, p->got.len, 0, NULL);
         json_t *v = json_object_get(doc, p->config->version_field);
         if (!json_is_string(v))
                 return reason_fail(reason, -EBADMSG, "%s: no string field \"%s\" in the answer",

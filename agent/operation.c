@@ -33,11 +33,15 @@ int agent_open(Agent *a, Config *config, Reason *reason) {
         return 0;
 }
 
-void agent_forget_keys(Agent *a) {
-        a->keyring = minisign_keyring_free(a->keyring);
+void agent_forget_manifest(Agent *a) {
         a->verified_manifest = mfree(a->verified_manifest);
         a->verified_etag = mfree(a->verified_etag);
         a->verified_len = 0;
+}
+
+void agent_forget_keys(Agent *a) {
+        a->keyring = minisign_keyring_free(a->keyring);
+        agent_forget_manifest(a);
 }
 
 void agent_close(Agent *a) {
@@ -713,7 +717,7 @@ void op_reap_in_background(Agent *a) {
         if (fork() != 0)
                 _exit(0);
         (void) setsid();
-        a->store->lock_fd = safe_close(a->store->lock_fd);
+        store_unlock(a->store);
         (void) setpriority(PRIO_PROCESS, 0, 10);
         int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (devnull >= 0) {

@@ -42,6 +42,8 @@ typedef struct SwitchFlags {
 /* Opens the store of a loaded config. Returns 0 or -errno (reason set). */
 int agent_open(Agent *a, Config *config, Reason *reason);
 void agent_close(Agent *a);
+/* Drops the manifest kept as verified (verified_*). */
+void agent_forget_manifest(Agent *a);
 /* Drops the keyring and what was verified with it (the keys may change). */
 void agent_forget_keys(Agent *a);
 

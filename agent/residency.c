@@ -11,16 +11,16 @@
 #include "residency.h"
 
 #include <elf.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <link.h>
 #include <malloc.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "cleanup.h"
 
 #define PAGEMAP_PRESENT (UINT64_C(1) << 63)
 #define PAGEMAP_SWAPPED (UINT64_C(1) << 62)
@@ -41,8 +41,8 @@ static ssize_t present_file_pages(const Trim *t, uintptr_t start, uintptr_t end)
 
         for (uintptr_t at = start; at < end;) {
                 size_t n = (end - at) / t->page;
-                if (n > sizeof(entries) / sizeof(entries[0]))
-                        n = sizeof(entries) / sizeof(entries[0]);
+                if (n > ELEMENTSOF(entries))
+                        n = ELEMENTSOF(entries);
                 ssize_t got = pread(t->pagemap, entries, n * sizeof(uint64_t),
                                     (off_t) (at / t->page * sizeof(uint64_t)));
                 if (got < (ssize_t) sizeof(uint64_t))
@@ -115,28 +115,10 @@ static int trim_object(struct dl_phdr_info *info, size_t size, void *userdata) {
         return 0;
 }
 
-long residency_rss_kib(void) {
-        char buf[128];
-        unsigned long total, resident;
-
-        int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        ssize_t n = read(fd, buf, sizeof(buf) - 1);
-        (void) close(fd);
-        if (n <= 0)
-                return -EIO;
-        buf[n] = '\0';
-        if (sscanf(buf, "%lu %lu", &total, &resident) != 2)
-                return -EIO;
-        return (long) (resident * (unsigned long) sysconf(_SC_PAGESIZE) / 1024);
-}
-
 void residency_trim(ResidencyReport *ret_report) {
         Trim t = {
                 .pagemap = -1,
                 .page = (uintptr_t) sysconf(_SC_PAGESIZE),
-                .report = {.rss_before = residency_rss_kib()},
         };
 
         (void) malloc_trim(0);
@@ -145,7 +127,6 @@ void residency_trim(ResidencyReport *ret_report) {
                 (void) dl_iterate_phdr(trim_object, &t);
                 (void) close(t.pagemap);
         }
-        t.report.rss_after = residency_rss_kib();
         if (ret_report)
                 *ret_report = t.report;
 }

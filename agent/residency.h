@@ -15,15 +15,10 @@
 #include <stddef.h>
 
 typedef struct ResidencyReport {
-        size_t ranges;     /* read-only library ranges released */
-        size_t kept;       /* ranges left alone: they hold private copies */
-        long rss_before;   /* VmRSS in KiB before and after, -1 if unknown */
-        long rss_after;
+        size_t ranges; /* read-only library ranges released */
+        size_t kept;   /* ranges left alone: they hold private copies */
 } ResidencyReport;
 
 /* Releases what it can; never fails (whatever cannot be checked is kept).
  * ret_report may be NULL. Safe to call while other threads run. */
 void residency_trim(ResidencyReport *ret_report);
-
-/* This process's VmRSS in KiB, or -errno. */
-long residency_rss_kib(void);

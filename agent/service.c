@@ -46,6 +46,18 @@ Service *service_free(Service *s) {
         return NULL;
 }
 
+static int get_string_property(Service *s, const char *iface, const char *name, char *buf,
+                               size_t size, Reason *reason) {
+        _cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *v = NULL;
+        int r = sd_bus_get_property_string(s->bus, SD_DEST, s->unit_path, iface, name, &error, &v);
+        if (r < 0)
+                return reason_fail(reason, r, "cannot read %s of %s: %s", name, s->unit,
+                                   bus_error_text(&error, r));
+        (void) snprintf(buf, size, "%s", v);
+        return 0;
+}
+
 int service_open(BusKind bus, const char *unit, Service **ret, Reason *reason) {
         _cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_bus_message_ sd_bus_message *reply = NULL;
@@ -77,26 +89,15 @@ int service_open(BusKind bus, const char *unit, Service **ret, Reason *reason) {
         if (!s->unit_path)
                 return -ENOMEM;
 
-        ServiceInfo info;
-        r = service_info(s, &info, reason);
+        char load_state[32];
+        r = get_string_property(s, "org.freedesktop.systemd1.Unit", "LoadState", load_state,
+                                sizeof(load_state), reason);
         if (r < 0)
                 return r;
-        if (strcmp(info.load_state, "loaded") != 0)
+        if (strcmp(load_state, "loaded") != 0)
                 return reason_fail(reason, -ENOENT, "unit %s not found on the %s bus (%s)", unit,
-                                   s->bus_name, info.load_state);
+                                   s->bus_name, load_state);
         *ret = TAKE_PTR(s);
-        return 0;
-}
-
-static int get_string_property(Service *s, const char *iface, const char *name, char *buf,
-                               size_t size, Reason *reason) {
-        _cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_free_ char *v = NULL;
-        int r = sd_bus_get_property_string(s->bus, SD_DEST, s->unit_path, iface, name, &error, &v);
-        if (r < 0)
-                return reason_fail(reason, r, "cannot read %s of %s: %s", name, s->unit,
-                                   bus_error_text(&error, r));
-        (void) snprintf(buf, size, "%s", v);
         return 0;
 }
 

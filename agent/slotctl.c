@@ -120,7 +120,7 @@ static int cmd_status(Agent *a, char **args) {
                 Reason reason = REASON_NULL;
                 if (op_recover(a, &reason) < 0)
                         log_warning("%s", reason.text);
-                a->store->lock_fd = safe_close(a->store->lock_fd);
+                store_unlock(a->store);
         }
         return print_status(a);
 }

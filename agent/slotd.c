@@ -58,7 +58,6 @@ typedef struct Daemon {
         sd_event_source *poll_timer;
         sd_event_source *monitor_timer;
         sd_event_source *trim_timer;
-        bool polled, monitored; /* since start, the last update or reload */
         sd_event_source *child_source;
         sd_event_source *child_pipe_source;
         pid_t child;
@@ -130,11 +129,24 @@ static int daemon_recover(Daemon *d) {
         r = op_recover(&d->agent, &reason);
         if (r < 0)
                 log_error("%s", reason.text);
-        d->agent.store->lock_fd = safe_close(d->agent.store->lock_fd);
+        store_unlock(d->agent.store);
         return r;
 }
 
 static int schedule_poll(Daemon *d, uint64_t delay_usec);
+
+/* Arms the one-shot timer *s delay_usec from now, creating it on first use. */
+static int arm_oneshot(Daemon *d, sd_event_source **s, uint64_t delay_usec, uint64_t accuracy,
+                       sd_event_time_handler_t handler) {
+        uint64_t when = now_usec(CLOCK_MONOTONIC) + delay_usec;
+        if (*s) {
+                int r = sd_event_source_set_time(*s, when);
+                if (r < 0)
+                        return r;
+                return sd_event_source_set_enabled(*s, SD_EVENT_ONESHOT);
+        }
+        return sd_event_add_time(d->event, s, CLOCK_MONOTONIC, when, accuracy, handler, d);
+}
 
 /* The child's side: progress lines go up the pipe as "STATUS=..." text. */
 static int child_pipe_fd = -1;
@@ -253,46 +265,22 @@ static void count_result(Daemon *d) {
 }
 
 static int on_trim_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        ResidencyReport rep;
         (void) s;
         (void) usec;
         (void) userdata;
-        residency_trim(&rep);
-        log_debug("released %zu read-only library ranges (%zu kept): RSS %ld -> %ld KiB",
-                  rep.ranges, rep.kept, rep.rss_before, rep.rss_after);
+        residency_trim(NULL);
         return 0;
 }
 
-/* After a burst of work (start-up with its first poll and check, an
- * update, a reload) the memory it mapped is given back once, a second
- * later so the burst's tail (event delivery, a listener's answer) is done. */
+/* After a burst of work (start-up, an update, a reload, a poll that had to
+ * open a new connection) the memory it mapped is given back once, a second
+ * later so the burst's tail (event delivery, a listener's answer) is done.
+ * A poll over the kept-alive connection keeps what it mapped: it is its
+ * working set, and releasing it each time would double the CPU of a poll;
+ * a new connection's TLS handshake maps some 2 MB of code (certificates,
+ * key exchange) that such a poll never runs. */
 static void daemon_trim_later(Daemon *d) {
-        uint64_t when = now_usec(CLOCK_MONOTONIC) + USEC_PER_SEC;
-        if (d->trim_timer) {
-                if (sd_event_source_set_time(d->trim_timer, when) >= 0)
-                        (void) sd_event_source_set_enabled(d->trim_timer, SD_EVENT_ONESHOT);
-                return;
-        }
-        (void) sd_event_add_time(d->event, &d->trim_timer, CLOCK_MONOTONIC, when, 100000,
-                                 on_trim_timer, d);
-}
-
-/* After the first poll and check since a burst, and after any poll that
- * had to open a new connection: its TLS handshake mapped some 2 MB of code
- * (certificates, key exchange) that a poll over the kept-alive connection
- * never runs. Other polls keep what they mapped: it is their working set,
- * and releasing it each time would double the CPU of a poll. */
-static void daemon_periodic_done(Daemon *d, bool *settled, bool handshake) {
-        if (*settled && !handshake)
-                return;
-        *settled = true;
-        daemon_trim_later(d);
-}
-
-/* A new working set follows: the first poll and check after this settle. */
-static void daemon_unsettle(Daemon *d) {
-        d->polled = d->monitored = false;
-        daemon_trim_later(d);
+        (void) arm_oneshot(d, &d->trim_timer, USEC_PER_SEC, 100000, on_trim_timer);
 }
 
 static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
@@ -311,7 +299,7 @@ static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata
         if (si->si_code == CLD_EXITED && si->si_status == 75)
                 (void) schedule_poll(d, 5 * UINT64_C(1000000)); /* busy: try again soon */
         daemon_status(d);
-        daemon_unsettle(d);
+        daemon_trim_later(d);
         return 0;
 }
 
@@ -473,20 +461,13 @@ static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         uint64_t opened = fetch_document_connections();
         daemon_poll(d, false);
         daemon_status(d);
-        daemon_periodic_done(d, &d->polled, fetch_document_connections() != opened);
+        if (fetch_document_connections() != opened)
+                daemon_trim_later(d);
         return schedule_poll(d, d->config->check_interval + random_below(d->config->check_splay));
 }
 
 static int schedule_poll(Daemon *d, uint64_t delay_usec) {
-        uint64_t when = now_usec(CLOCK_MONOTONIC) + delay_usec;
-        if (d->poll_timer) {
-                int r = sd_event_source_set_time(d->poll_timer, when);
-                if (r < 0)
-                        return r;
-                return sd_event_source_set_enabled(d->poll_timer, SD_EVENT_ONESHOT);
-        }
-        return sd_event_add_time(d->event, &d->poll_timer, CLOCK_MONOTONIC, when, 10000,
-                                 on_poll_timer, d);
+        return arm_oneshot(d, &d->poll_timer, delay_usec, 10000, on_poll_timer);
 }
 
 /* While idle: is the service up, and does it run the active slot's
@@ -551,7 +532,6 @@ static void daemon_monitor(Daemon *d) {
 static int on_monitor_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Daemon *d = userdata;
         daemon_monitor(d);
-        daemon_periodic_done(d, &d->monitored, false);
         (void) sd_event_source_set_time(s, usec + d->config->monitor_interval);
         return 0;
 }
@@ -788,7 +768,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                         (void) sd_event_source_set_time_relative(d->monitor_timer,
                                                                  fresh->monitor_interval);
                 log_info("configuration reloaded from %s", fresh->path);
-                daemon_unsettle(d);
+                daemon_trim_later(d);
         }
         (void) sd_notify(0, "READY=1");
         daemon_status(d);
@@ -879,11 +859,6 @@ int main(int argc, char **argv) {
                                                &d);
         if (r >= 0 && d.monitor_timer)
                 r = sd_event_source_set_enabled(d.monitor_timer, SD_EVENT_ON);
-        if (r < 0) {
-                log_error("cannot set up the event loop: %s", strerror(-r));
-                return 1;
-        }
-
         if (r >= 0 && d.config->events_url) {
                 char outbox[4096];
                 (void) snprintf(outbox, sizeof(outbox), "%s/outbox", d.config->state_dir);

@@ -19,11 +19,7 @@ static void sleep_until(uint64_t when) {
         uint64_t now = now_mono();
         if (when <= now)
                 return;
-        uint64_t d = when - now;
-        struct timespec ts = {.tv_sec = (time_t) (d / 1000000),
-                              .tv_nsec = (long) (d % 1000000) * 1000};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
+        sleep_usec(when - now);
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b) {
@@ -80,8 +76,7 @@ int trial_run(const Config *c, const char *expected_version, uint64_t timeout_us
 
         Reason last = REASON_NULL;
         uint64_t successes = 0;
-        bool passed = false;
-        while (!passed) {
+        for (;;) {
                 uint64_t now = now_mono();
                 if (now >= deadline) {
                         return reason_fail(reason, -ETIMEDOUT, "%s not healthy within %llu s%s%s",
@@ -123,7 +118,6 @@ int trial_run(const Config *c, const char *expected_version, uint64_t timeout_us
                         r = hooks_run(HOOK_HEALTH_CHECK, hooks, reason);
                         if (r < 0)
                                 return r;
-                        passed = true;
                         break;
                 }
                 /* Paced from the start of this probe: fast until the first good

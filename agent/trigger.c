@@ -177,12 +177,6 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
         *con_cls = NULL;
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap) {
-        (void) cls;
-        (void) fmt;
-        (void) ap; /* connection-level noise (resets, TLS alerts) is not an operator's concern */
-}
-
 /* Parses "host:port" / "[v6]:port" into a listening socket. */
 static int open_listener(const char *listen_addr, int *ret, Reason *reason) {
         char host[256];
@@ -322,7 +316,9 @@ int trigger_start(const Config *c, const TriggerCallbacks *cb, Trigger **ret, Re
 
         /* ITC lets a socket passed by systemd be quiesced, not shut down,
          * when slotd stops (see trigger_stop()). */
-        unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+        /* No MHD_USE_ERROR_LOG: connection-level noise (resets, TLS alerts)
+         * is not an operator's concern. */
+        unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC;
         struct MHD_OptionItem opts[16];
         size_t o = 0;
         opts[o++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, fd, NULL};
@@ -332,7 +328,6 @@ int trigger_start(const Config *c, const TriggerCallbacks *cb, Trigger **ret, Re
         opts[o++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL};
         opts[o++] =
                 (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t) request_done, NULL};
-        opts[o++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t) mhd_log, NULL};
         if (c->tls_cert) {
                 if ((r = read_pem(c->tls_cert, "tls_cert", &t->cert_pem, reason)) < 0 ||
                     (r = read_pem(c->tls_key, "tls_key", &t->key_pem, reason)) < 0)

@@ -70,30 +70,13 @@ static void write_cache(Agent *a, const char *body, size_t len, const char *sig,
                 (void) write_file_atomic_at(s->state_fd, CACHE_ETAG, etag, strlen(etag), 0600);
 }
 
-static char *copy_bytes(const char *p, size_t len) {
-        char *copy = malloc(len + 1);
-        if (copy) {
-                memcpy(copy, p, len);
-                copy[len] = '\0';
-        }
-        return copy;
-}
-
-/* Keeps a verified manifest with the ETag that names it, for the next
- * 304. Without an ETag there is nothing to match it against. */
-static void remember_verified(Agent *a, const char *body, size_t len, const char *etag) {
-        a->verified_manifest = mfree(a->verified_manifest);
-        a->verified_etag = mfree(a->verified_etag);
-        a->verified_len = 0;
-        if (!etag)
+/* Keeps a verified manifest (taking *body) with the ETag that names it,
+ * for the next 304. Without an ETag there is nothing to match it against. */
+static void remember_verified(Agent *a, char **body, size_t len, const char *etag) {
+        agent_forget_manifest(a);
+        if (!etag || !(a->verified_etag = strdup(etag)))
                 return;
-        a->verified_manifest = copy_bytes(body, len);
-        a->verified_etag = strdup(etag);
-        if (!a->verified_manifest || !a->verified_etag) {
-                a->verified_manifest = mfree(a->verified_manifest);
-                a->verified_etag = mfree(a->verified_etag);
-                return;
-        }
+        a->verified_manifest = TAKE_PTR(*body);
         a->verified_len = len;
 }
 
@@ -102,7 +85,7 @@ int update_check(Agent *a, bool use_cache, CheckResult *ret, Reason *reason) {
         _cleanup_free_ char *sig_url = NULL, *etag = NULL, *body = NULL, *sig = NULL,
                             *new_etag = NULL;
         size_t len = 0, sig_len = 0;
-        bool not_modified = false;
+        bool not_modified = false, reused = false;
         int r;
 
         if (!c->manifest_url)
@@ -125,10 +108,7 @@ int update_check(Agent *a, bool use_cache, CheckResult *ret, Reason *reason) {
                 if (not_modified && a->verified_etag && strcmp(etag, a->verified_etag) == 0) {
                         /* Verified by this process already: memory is
                          * trusted, the cache on disk need not be. */
-                        body = copy_bytes(a->verified_manifest, a->verified_len);
-                        if (!body)
-                                return -ENOMEM;
-                        len = a->verified_len;
+                        reused = true;
                         break;
                 }
                 if (not_modified) {
@@ -165,16 +145,19 @@ int update_check(Agent *a, bool use_cache, CheckResult *ret, Reason *reason) {
                 }
                 if (r < 0)
                         return r;
-                remember_verified(a, body, len, not_modified ? etag : new_etag);
                 break;
         }
 
         _cleanup_(manifest_freep) Manifest *m = NULL;
-        r = manifest_parse(body, len, c->manifest_url, &m, reason);
+        r = reused ? manifest_parse(a->verified_manifest, a->verified_len, c->manifest_url, &m,
+                                    reason)
+                   : manifest_parse(body, len, c->manifest_url, &m, reason);
         if (r < 0)
                 return r;
         if (!not_modified && use_cache)
                 write_cache(a, body, len, sig, sig_len, new_etag);
+        if (use_cache && !reused)
+                remember_verified(a, &body, len, not_modified ? etag : new_etag);
 
         int offer =
                 manifest_decide(m, c, &a->store->st, store_active(a->store), time(NULL), reason);

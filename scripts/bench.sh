@@ -11,11 +11,11 @@
 #                           the idle daemon (CPU per poll, RSS, wakeups),
 #                           trigger latency, a 10,000-event backlog
 #
-# The download section waits 35 s before each timed run: on an ext4 without
+# The download section waits 65 s before each timed run: on an ext4 without
 # a journal, files created soon after a large deletion are slower to create
 # (the kernel's recently_deleted() scan), which a worker updating every few
 # hours never sees.
 set -euo pipefail
 cd -- "$(dirname -- "$0")/.."
 python3 scripts/bench.py --rounds 3
-python3 scripts/bench_cycle.py --rounds 2 --settle 35
+python3 scripts/bench_cycle.py --rounds 2 --settle 65

@@ -91,6 +91,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The generated package tree, the same as scripts/bench.py's.
+from bench import file_content, make_layout, make_text_pool
+
 REPO = Path(__file__).resolve().parent.parent
 SDBOX = REPO / "tests" / "integration" / "sdbox" / "sdbox.sh"
 DEMO_APP = REPO / "tests" / "demo-app" / "demo-app.py"
@@ -114,10 +117,6 @@ CLIENT_THREADS = 4
 BIG_NAME = "cycle-app"
 BIG_VERSIONS = ("1.0.0", "1.1.0")
 DOWNLOAD_RATIO_TARGET = 1.3
-RANDOM_SHARE = 0.35
-SEGMENT_MIN, SEGMENT_MAX = 2048, 32768
-TEXT_POOL_LINES = 120000
-VOCABULARY_WORDS = 6000
 
 # Section 4.
 POLL_CPU_TARGET_MS = 2.0
@@ -1133,56 +1132,6 @@ def publish(ctx: Ctx, serve: str, pkg: Path, downgrade=False) -> None:
          *(["--downgrade"] if downgrade else []), pkg])
 
 
-def make_text_pool(rng: random.Random) -> list[bytes]:
-    """Lines of pseudo-words with a Zipf-like word frequency (code, config,
-    text), so zstd does real work without the result being trivially small."""
-    letters = "abcdefghijklmnopqrstuvwxyz_"
-    words = ["".join(rng.choices(letters, k=rng.randint(2, 11)))
-             for _ in range(VOCABULARY_WORDS)]
-    cum, total = [], 0.0
-    for rank in range(VOCABULARY_WORDS):
-        total += 1.0 / (rank + 1)
-        cum.append(total)
-    return [(" " * (4 * rng.randrange(4)) +
-             " ".join(rng.choices(words, cum_weights=cum, k=rng.randint(3, 14))) + "\n").encode()
-            for _ in range(TEXT_POOL_LINES)]
-
-
-def file_content(rng: random.Random, size: int, pool: list[bytes]) -> bytes:
-    parts, left = [], size
-    while left > 0:
-        n = min(left, rng.randint(SEGMENT_MIN, SEGMENT_MAX))
-        if rng.random() < RANDOM_SHARE:
-            parts.append(rng.randbytes(n))  # binaries, compressed assets
-        else:
-            text = b"".join(rng.choices(pool, k=n // 40 + 2))
-            while len(text) < n:
-                text += b"".join(rng.choices(pool, k=64))
-            parts.append(text[:n])
-        left -= n
-    return b"".join(parts)
-
-
-def big_layout(seed: int, n_files: int, total: int) -> list[tuple[str, int]]:
-    """The same names and sizes in every version: many small files, a few of
-    several MB (log-normal), about 30 a folder, two or three levels deep."""
-    rng = random.Random(seed)
-    tops = ["bin", "lib", "share", "models", "config", "web", "data"]
-    exts = [".so", ".py", ".json", ".txt", ".bin", ".dat", ".js", ".conf"]
-    dirs = []
-    for i in range(max(1, n_files // 30)):
-        parts = [rng.choice(tops), f"d{i:03d}"]
-        if rng.random() < 0.5:
-            parts.append(f"s{rng.randrange(4)}")
-        dirs.append("/".join(parts))
-    raw = [rng.lognormvariate(0.0, 1.6) for _ in range(n_files)]
-    scale = total / sum(raw)
-    sizes = [max(32, int(x * scale)) for x in raw]
-    sizes[sizes.index(max(sizes))] += total - sum(sizes)
-    return sorted((f"{rng.choice(dirs)}/f{i:04d}{rng.choice(exts)}", size)
-                  for i, size in enumerate(sizes))
-
-
 def make_big_package(ctx: Ctx, version: str, seed: int, layout, pool) -> Path:
     """The package as slot-package makes it (slot.ini first, then the tree
     by name, owner 0:0, zstd, minisign), streamed straight from memory into
@@ -1241,8 +1190,8 @@ def bench_download(ctx: Ctx) -> None:
     say(f"== 3. download and install from nginx ({a.size_mb:g} MB, {a.files} files, zstd, "
         "HTTPS on loopback)")
     t0 = time.monotonic()
-    layout = big_layout(a.seed, a.files, int(a.size_mb * 1e6))
-    pool = make_text_pool(random.Random(a.seed))
+    layout = sorted(make_layout(a.seed, a.files, int(a.size_mb * 1e6)).files)
+    pool = make_text_pool(a.seed)
     pkgs = {v: make_big_package(ctx, v, a.seed * 1000 + i + 1, layout, pool)
             for i, v in enumerate(BIG_VERSIONS)}
     total = sum(size for _, size in layout)

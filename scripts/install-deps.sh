@@ -10,6 +10,7 @@ packages=(
         libcmocka-dev libjansson-dev libmicrohttpd-dev libgnutls28-dev
         minisign nginx openssl curl python3 util-linux procps
         systemd dbus zstd xz-utils bzip2 gzip tar cppcheck scdoc bc man-db iproute2 bsdutils
+        strace
 )
 
 missing=()

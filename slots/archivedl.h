@@ -50,7 +50,6 @@
         X(archive_write_data_block)              \
         X(archive_write_disk_new)                \
         X(archive_write_disk_set_options)        \
-        X(archive_write_disk_set_standard_lookup) \
         X(archive_write_finish_entry)            \
         X(archive_write_free)                    \
         X(archive_write_header)
@@ -107,8 +106,6 @@ int archive_load(Reason *reason);
 #define archive_write_data_block (archive_table.archive_write_data_block)
 #define archive_write_disk_new (archive_table.archive_write_disk_new)
 #define archive_write_disk_set_options (archive_table.archive_write_disk_set_options)
-#define archive_write_disk_set_standard_lookup \
-        (archive_table.archive_write_disk_set_standard_lookup)
 #define archive_write_finish_entry (archive_table.archive_write_finish_entry)
 #define archive_write_free (archive_table.archive_write_free)
 #define archive_write_header (archive_table.archive_write_header)

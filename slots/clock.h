@@ -1,6 +1,7 @@
 /* clock.h: microsecond clocks, the unit of every duration in slotd. */
 #pragma once
 
+#include <errno.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -14,4 +15,12 @@ static inline uint64_t now_usec(clockid_t clock) {
 
 static inline uint64_t now_mono(void) {
         return now_usec(CLOCK_MONOTONIC);
+}
+
+/* Sleeps usec, signals notwithstanding. */
+static inline void sleep_usec(uint64_t usec) {
+        struct timespec ts = {.tv_sec = (time_t) (usec / USEC_PER_SEC),
+                              .tv_nsec = (long) (usec % USEC_PER_SEC) * 1000};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
 }

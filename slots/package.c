@@ -51,7 +51,7 @@ int package_meta_parse(const char *ini, size_t len, const char *compatible, Pack
         /* inih reads up to a NUL: parse exactly the len bytes given. */
         _cleanup_free_ char *text = strndup(ini, len);
         if (!text)
-                return -ENOMEM;
+                return reason_fail(reason, -ENOMEM, "failed to read slot.ini: out of memory");
         int r = ini_parse_string(text, meta_handler, &p);
         if (p.bad[0])
                 return reason_reject(reason, -EBADMSG, "slot.ini: %s", p.bad);

@@ -270,7 +270,6 @@ Store *store_free(Store *s) {
         free(s);
         return NULL;
 }
-DEFINE_CLEANUP_FUNC(Store *, store_free);
 
 static int open_dir(const char *path, int *ret) {
         int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -336,6 +335,10 @@ int store_lock(Store *s, bool wait) {
         }
         /* Another process may have changed the state while we waited. */
         return store_load(s);
+}
+
+void store_unlock(Store *s) {
+        s->lock_fd = safe_close(s->lock_fd);
 }
 
 int store_active(Store *s) {
@@ -579,5 +582,5 @@ bool store_needs_recovery(Store *s) {
         for (int i = 0; i < 2; i++)
                 if (st->slots[i].state == SLOT_INSTALLING || st->slots[i].state == SLOT_TRIAL)
                         return true;
-        return faccessat(s->root_fd, ".current.tmp", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+        return faccessat(s->root_fd, CURRENT_TMP, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }

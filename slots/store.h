@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cleanup.h"
+
 #define VERSION_MAX 129 /* SemVer strings are at most 128 bytes */
 
 typedef enum SlotState {
@@ -93,10 +95,13 @@ typedef struct Store {
  * active one as good. Returns 0 or -errno. */
 int store_open(const char *root, const char *state_dir, Store **ret);
 Store *store_free(Store *s);
+DEFINE_CLEANUP_FUNC(Store *, store_free);
 
 /* Takes the exclusive operation lock. Returns 0, or -EWOULDBLOCK when
  * another process holds it and wait is false. */
 int store_lock(Store *s, bool wait);
+/* Releases the lock (closing its fd: a forked child keeps no share in it). */
+void store_unlock(Store *s);
 
 /* Persists s->st atomically (temp file, fsync, rename, fsync folder). */
 int store_save(Store *s);

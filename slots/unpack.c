@@ -382,8 +382,7 @@ static int check_free_space(int dest_fd, uint64_t min_free, uint64_t need, uint6
                                    "not enough free space to unpack the package: %" PRIu64
                                    " bytes left, %" PRIu64 " must stay free (min_free_space)",
                                    avail, min_free);
-        if (ret_avail)
-                *ret_avail = avail;
+        *ret_avail = avail;
         return 0;
 }
 
@@ -662,11 +661,6 @@ static int slot_ini_unpack(Unpacker *u, struct archive_entry *e) {
         return 0;
 }
 
-/* Runs with the slot as working folder, so entry paths stay relative (as
- * SECURE_NOABSOLUTEPATHS wants); the agent is single-threaded, so nothing
- * else sees the change (nor libarchive's brief umask(0)). The writer is freed
- * before returning, still inside the slot: freeing applies the deferred
- * folder modes and times by relative path. */
 /* Decompression on a thread of its own, feeding the tar reader through a
  * pipe: on two cores decompressing and writing files overlap, as with
  * `tar -x` and its separate decompressor process. */
@@ -726,6 +720,12 @@ out:
 
 static int unpack_stream(int fd, Unpacker *u);
 
+/* Runs with the slot as working folder, so entry paths stay relative (as
+ * SECURE_NOABSOLUTEPATHS wants). The process that unpacks (slotctl, or
+ * slotd's update child) runs no other thread but the inflater, which only
+ * reads an fd: nothing else sees the change (nor libarchive's brief
+ * umask(0)). The writer is freed before returning, still inside the slot:
+ * freeing applies the deferred folder modes and times by relative path. */
 static int unpack_here(int fd, Unpacker *u) {
         int pipefd[2];
         if (pipe2(pipefd, O_CLOEXEC) < 0) {

@@ -131,6 +131,11 @@ $output"
 	fi
 }
 
+# free_port: a TCP port free on 127.0.0.1 right now.
+free_port() {
+	"$PYTHON" -S -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # Like check, but the command must fail (exit non-zero).
 check_fails() {
 	local desc=$1 output

@@ -295,7 +295,8 @@ check "... in a bounded time (took ${took}s: two stalls of 2 s, at most 25 s)" \
 	within 3.5 25 "$took"
 # stall_timeout is how long a download may receive nothing: each stalled
 # attempt must be dropped within it (plus slack for scheduling).
-wait_for 3 test "$(grep -c '^STALL ' "$MOCK_LOG")" -ge 2
+two_stalls() { [ "$(grep -c '^STALL ' "$MOCK_LOG")" -ge 2 ]; }
+wait_for 3 two_stalls
 mapfile -t silences < <(sed -n 's/^STALL .* silent=//p' "$MOCK_LOG")
 check "each stalled attempt was dropped after stall_timeout = 2s of silence (silent for: ${silences[*]:-?} s; at most 3.5 s)" \
 	"$PYTHON" -S -c 'import sys; v = [float(x) for x in sys.argv[1:]]; sys.exit(not (len(v) == 2 and max(v) <= 3.5))' "${silences[@]}"

@@ -176,7 +176,8 @@ collector_mode hang
 publish 1.4.0
 kill -USR1 "$SLOTD_PID"
 wait_for 15 is_version 1.4.0
-wait_for 5 test "$(evq --from "$mark" --outcome hang count)" -ge 1
+hung() { [ "$(evq --from "$mark" --outcome hang count)" -ge 1 ]; }
+wait_for 5 hung
 publish 1.5.0
 t0=$(now)
 kill -USR1 "$SLOTD_PID"

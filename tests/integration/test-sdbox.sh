@@ -224,7 +224,7 @@ else
 fi
 # Other tests that mount things on the host at the same time make this one
 # fail; the diff says whose mounts they are.
-if [[ $(wc -l <<<"$mounts_after") == $(wc -l <<<"$mounts_before") ]]; then
+if [[ $(sort <<<"$mounts_after") == "$(sort <<<"$mounts_before")" ]]; then
 	ok "the host's mount table is unchanged"
 else
 	not_ok "the host's mount table is unchanged" \

@@ -136,7 +136,7 @@ check_eq "... and current still -> slots/b" slots/b "$(current_link)"
 P210=$(app_pkg 2.1.0 healthy)
 mkdir -p "$T/www"
 PYTHON=$PYTHON "$ROOT/scripts/slot-publish" -k "$T/secret/main.key" -d "$T/www" "$P210" >/dev/null
-COORD_PORT=$(_free_port)
+COORD_PORT=$(free_port)
 "$PYTHON" -m http.server --bind 127.0.0.1 --directory "$T/www/current" "$COORD_PORT" \
 	>"$T/coord.log" 2>&1 &
 coord_pid=$!

@@ -186,7 +186,7 @@ publish() { # publish [slot-publish OPTION...] PACKAGE
 		_fail "setup: slot-publish $*" "$(cat "$T/publish.err")"
 }
 publish "$K120"
-COORD_PORT=$(_free_port)
+COORD_PORT=$(free_port)
 "$PYTHON" -m http.server --bind 127.0.0.1 --directory "$SERVE/current" "$COORD_PORT" \
 	>"$T/coord.log" 2>&1 &
 coord_pid=$!
@@ -234,7 +234,7 @@ sc update
 produce_err "... does not match the manifest's sha256 ..."
 
 # The package on a port nothing listens on: refused, retried once.
-dead_port=$(_free_port)
+dead_port=$(free_port)
 publish -u "http://127.0.0.1:$dead_port/" "$K120"
 sc update
 produce_err "download failed after N attempt..."

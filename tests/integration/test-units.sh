@@ -57,9 +57,6 @@ box() { "$SDBOX" exec "$BOX" "$@"; }
 now_ns() { date +%s%N; }
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 timing() { _timings+=("$1: $2 ms"); }
-free_port() {
-	"$PYTHON" -S -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 # prop UNIT PROPERTY: one property of a unit in the box.
 prop() { box systemctl show -P "$2" "$1" 2>/dev/null; }
 # served: the version demo.service answers, or "none".

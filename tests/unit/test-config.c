@@ -332,7 +332,7 @@ static void test_config_bad_duration_names_place_key_and_value(void **state) {
 
         (void) state;
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                /* line 4 */
+                /* check_splay is on line 5 */
                 (void) snprintf(text, sizeof(text), REQUIRED "[agent]\ncheck_splay = %s\n", bad[i]);
                 assert_int_equal(load(text, &c), -EINVAL);
                 const char *e = find_logged(true, place(5), "check_splay", bad[i]);

@@ -2,11 +2,9 @@
  * keys and signatures made by the stock minisign tool in a temporary folder. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <setjmp.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,7 +23,6 @@
 #include "cleanup.h"
 #include "minisign.h"
 
-extern char **environ;
 
 #define PAYLOAD_SIZE 200000
 #define TRUSTED_COMMENT "release 1.2.3 for translator-worker"
@@ -37,9 +34,7 @@ static char tmpdir[] = "/tmp/test-minisign-XXXXXX";
 static const char *at(const char *name) {
         static char bufs[8][PATH_MAX];
         static unsigned next;
-        char *b = bufs[next++ % ELEMENTSOF(bufs)];
-        (void) snprintf(b, PATH_MAX, "%s/%s", tmpdir, name);
-        return b;
+        return join(bufs[next++ % ELEMENTSOF(bufs)], PATH_MAX, tmpdir, name);
 }
 
 static int gen_key(const char *pub, const char *sec) {

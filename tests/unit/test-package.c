@@ -3,7 +3,6 @@
  * by the stock minisign tool in a temporary folder. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,10 +34,7 @@ static char tmpdir[64];
 static const char *at(const char *name) {
         static char bufs[8][PATH_MAX];
         static unsigned next;
-        char *b = bufs[next++ % ELEMENTSOF(bufs)];
-        int n = snprintf(b, PATH_MAX, "%s/%s", tmpdir, name);
-        assert_true(n > 0 && n < PATH_MAX);
-        return b;
+        return join(bufs[next++ % ELEMENTSOF(bufs)], PATH_MAX, tmpdir, name);
 }
 
 static uint8_t package[PACKAGE_SIZE];

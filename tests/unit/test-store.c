@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -26,7 +25,6 @@
 #include "cleanup.h"
 #include "store.h"
 
-DEFINE_CLEANUP_FUNC(Store *, store_free);
 
 static char tmpdir[64];
 static char root[PATH_MAX];
@@ -204,6 +202,7 @@ static void fill_state(StoreState *st) {
         st->trial_deadline = UINT64_C(1795000000123456);
         st->last.set = true;
         st->last.result = RESULT_ROLLED_BACK;
+        st->last.serial = 42;
         (void) snprintf(st->last.from_version, sizeof(st->last.from_version), "0.9.0");
         (void) snprintf(st->last.to_version, sizeof(st->last.to_version), "1.0.0");
         (void) snprintf(st->last.time, sizeof(st->last.time), "2026-11-27T08:30:00Z");
@@ -224,6 +223,7 @@ static void assert_state_equal(const StoreState *a, const StoreState *b) {
         assert_int_equal(a->last.set, b->last.set);
         if (a->last.set) {
                 assert_int_equal(a->last.result, b->last.result);
+                assert_int_equal(a->last.serial, b->last.serial);
                 assert_string_equal(a->last.from_version, b->last.from_version);
                 assert_string_equal(a->last.to_version, b->last.to_version);
                 assert_string_equal(a->last.time, b->last.time);

@@ -6,7 +6,6 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,7 +21,10 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "cleanup.h"
+#include "fileio.h"
 #include "unpack.h"
 
 #define SLOT_INI_TEXT "[package]\nname = demo\nversion = 1.0.0\n"
@@ -204,24 +206,6 @@ static char *path_in(const Fixture *f, const char *name, char buf[static PATH_MA
         return buf;
 }
 
-static char *read_file(const char *path, size_t *ret_len) {
-        FILE *fp = fopen(path, "re");
-        char *buf = NULL;
-        size_t size = 0;
-
-        assert_non_null(fp);
-        assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-        size = (size_t) ftell(fp);
-        rewind(fp);
-        buf = malloc(size + 1);
-        assert_non_null(buf);
-        assert_int_equal(fread(buf, 1, size, fp), size);
-        buf[size] = '\0';
-        fclose(fp);
-        *ret_len = size;
-        return buf;
-}
-
 static void assert_file(const Fixture *f, const char *name, const char *text, mode_t mode) {
         char p[PATH_MAX];
         struct stat st;
@@ -274,22 +258,6 @@ static void assert_rejected(int r, int err, const Reason *reason, const char *ne
         assert_non_null(strstr(reason->text, needle));
 }
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) ftw;
-        if (flag == FTW_DP)
-                return rmdir(path);
-        return unlink(path);
-}
-
-static int open_up(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) ftw;
-        /* A package may hold read-only folders. */
-        if (flag == FTW_D)
-                (void) chmod(path, (st->st_mode & 07777) | 0700);
-        return 0;
-}
-
 static int setup(void **state) {
         Fixture *f = calloc(1, sizeof(Fixture));
 
@@ -308,8 +276,8 @@ static int setup(void **state) {
 static int teardown(void **state) {
         Fixture *f = *state;
 
-        (void) nftw(f->root, open_up, 16, FTW_PHYS);
-        assert_int_equal(nftw(f->root, remove_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+        /* rm_rf() opens up read-only folders a package may hold. */
+        assert_int_equal(rm_rf(f->root), 0);
         free(f->meta_text);
         free(f);
         return 0;

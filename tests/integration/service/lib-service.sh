@@ -87,10 +87,6 @@ record_pid_file() {
 	_svc_pid_files+=("$1")
 }
 
-_free_port() {
-	"$PYTHON" -S -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 box() {
 	"$SDBOX" exec "$BOX" "$@"
 }
@@ -119,7 +115,7 @@ EOF
 }
 
 svc_box_start() {
-	APP_PORT=$(_free_port)
+	APP_PORT=$(free_port)
 	mkdir -p "$UNITS" "$HOOKS"
 	cat >"$UNITS/demo.socket" <<EOF
 [Socket]
